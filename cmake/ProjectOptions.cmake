@@ -1,0 +1,40 @@
+# Per-target compile settings. Warnings and sanitizers are attached to our own
+# targets only (never to global flags), so third-party headers included as
+# SYSTEM stay quiet and the project's own code stays warning-free.
+
+function(webpushd_target_defaults target)
+  target_compile_options(${target} PRIVATE
+    -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast
+    -Wcast-align -Woverloaded-virtual -Wnull-dereference -Wimplicit-fallthrough
+    -Wformat=2)
+  if(WEBPUSHD_SANITIZE)
+    target_compile_options(${target} PRIVATE -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+    target_link_options(${target} PRIVATE -fsanitize=address,undefined)
+  endif()
+endfunction()
+
+# add_webpushd_module(NAME SOURCES ... LINKS ...)
+# Declares library webpushd_<NAME> with the public include directory.
+function(add_webpushd_module name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;PUBLIC_LINKS;PRIVATE_LINKS" ${ARGN})
+  add_library(webpushd_${name} STATIC ${ARG_SOURCES})
+  add_library(webpushd::${name} ALIAS webpushd_${name})
+  target_include_directories(webpushd_${name} PUBLIC ${PROJECT_SOURCE_DIR}/include)
+  target_link_libraries(webpushd_${name} PUBLIC ${ARG_PUBLIC_LINKS} PRIVATE ${ARG_PRIVATE_LINKS})
+  webpushd_target_defaults(webpushd_${name})
+endfunction()
+
+# add_webpushd_test(NAME SOURCES ... LINKS ...)
+# One doctest executable per module, registered with CTest under the label "unit".
+function(add_webpushd_test name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;LINKS;LABELS" ${ARGN})
+  add_executable(${name} ${PROJECT_SOURCE_DIR}/tests/unit/doctest_main.cpp ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE doctest::doctest ${ARG_LINKS})
+  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+  webpushd_target_defaults(${name})
+  if(NOT ARG_LABELS)
+    set(ARG_LABELS unit)
+  endif()
+  add_test(NAME ${name} COMMAND ${name})
+  set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT 300)
+endfunction()
