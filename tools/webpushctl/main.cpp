@@ -1,0 +1,25 @@
+// webpushctl: the operator's command line for webpushd.
+#include <CLI/CLI.hpp>
+
+#include "commands.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"webpushctl - operate webpushd: keys, one-off sends, the outbox, benchmarks"};
+  app.require_subcommand(1);
+  app.footer(
+      "Exit codes: 0 ok/accepted, 1 usage or input error, 2 rejected permanently,\n"
+      "3 subscription gone (404/410), 4 temporary failure after retries.\n"
+      "Run 'webpushctl COMMAND --help' for a command's options.");
+  webpushctl::add_vapid_commands(app);
+  webpushctl::add_send_command(app);
+  webpushctl::add_outbox_commands(app);
+  webpushctl::add_bench_commands(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // CLI11 reports --help as a "success" parse error; usage errors map to 1.
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : webpushctl::exit_usage;
+  }
+  return 0;
+}
