@@ -15,6 +15,17 @@ struct sqlite3;  // kept out of public headers: only storage sees sqlite3.h
 
 namespace webpushd::storage {
 
+/// @brief The database file's name inside the daemon's data directory
+/// (`<data-dir>/webpushd.db`); the daemon and webpushctl both use it.
+inline constexpr std::string_view default_database_file = "webpushd.db";
+
+/// @brief How long a connection waits for another writer's lock before
+/// reporting `storage_busy`.
+inline constexpr int busy_timeout_ms = 5000;
+
+/// @brief The schema version this build migrates to (the number of migrations).
+int latest_schema_version() noexcept;
+
 /// @brief One SQLite connection. Move-only; not thread-safe (one per thread).
 ///
 /// Opening sets WAL journaling, `synchronous=FULL` for files (a committed
@@ -25,19 +36,26 @@ class database {
   /// @brief Opens (creating if needed) the database at `path` and migrates it.
   /// `":memory:"` gives a private in-memory database. Errors: `storage_open_failed`,
   /// `storage_migration_failed`, `storage_too_new` (a newer webpushd wrote it).
+  /// Each pending migration runs in its own `BEGIN IMMEDIATE` transaction and
+  /// re-reads the version inside it, so two processes opening a fresh file at
+  /// once migrate it exactly once.
   static result<database> open(const std::filesystem::path& path);
 
   database(database&&) noexcept;
   database& operator=(database&&) noexcept;
   ~database();
 
-  /// @brief Runs SQL without results (DDL, pragmas). Errors: `storage_error`.
+  /// @brief Runs SQL without results (DDL, pragmas); several statements may be
+  /// separated by ';'. Errors: `storage_busy` (lock not obtained within
+  /// busy_timeout_ms), `storage_error`.
   result<void> exec(std::string_view sql);
   /// @brief The schema version after migrations.
   int schema_version() const;
   /// @brief Quick liveness check (`SELECT 1` plus a writable check); for /healthz.
   result<void> check();
   /// @brief The raw handle, for repository implementations inside storage only.
+  /// Repositories keep a reference to this object: don't move or destroy a
+  /// database while stores made from it are in use.
   sqlite3* handle() const noexcept;
 
  private:
@@ -49,6 +67,10 @@ class database {
 };
 
 /// @brief `BEGIN IMMEDIATE` … `COMMIT`; rolls back unless commit() succeeded.
+///
+/// IMMEDIATE takes the write lock at BEGIN (waiting up to busy_timeout_ms),
+/// so a read-then-write inside the scope always sees the latest commit and
+/// never fails half-way with a busy snapshot.
 class transaction {
  public:
   explicit transaction(database& db);
@@ -63,7 +85,7 @@ class transaction {
  private:
   database& db_;
   bool active_ = false;
-  std::string begin_error_;
+  error begin_error_;  ///< why BEGIN failed, when it did
 };
 
 }  // namespace webpushd::storage

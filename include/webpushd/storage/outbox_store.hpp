@@ -4,10 +4,12 @@
 /// attempts and outcome. At-least-once: a message claimed but not finished
 /// when the process dies is queued again at the next start.
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "webpushd/core/bytes.hpp"
@@ -32,11 +34,23 @@ enum class outbox_state {
 
 /// @brief Text form used in the database and in the CLI ("queued", …).
 const char* to_string(outbox_state s) noexcept;
+/// @brief The inverse of to_string; nullopt for any other text.
+std::optional<outbox_state> parse_outbox_state(std::string_view text) noexcept;
+
+/// @brief The reason stored on messages finished as `gone` because their
+/// subscription went away (rather than by their own 404/410).
+inline constexpr std::string_view subscription_gone_reason = "subscription gone";
+/// @brief The reason stored on messages finished as `expired`.
+inline constexpr std::string_view ttl_expired_reason = "ttl expired before delivery";
 
 /// @brief What a producer hands to the outbox.
 struct new_outbox_message {
   std::int64_t subscription_id = 0;
   bytes payload;               ///< plaintext; encrypted only when sent
+  /// Seconds the message stays useful after it was enqueued: expires_at =
+  /// created_at + ttl. 0 means "now or never": the first attempt is always
+  /// made when the message is first claimed (however late), any retry after
+  /// that is expired instead.
   std::int32_t ttl_seconds = 86400;
   std::string urgency = "normal";  ///< very-low | low | normal | high
   std::string topic;           ///< empty: none
@@ -73,6 +87,12 @@ struct outbox_row {
   time_point created_at{};
   time_point next_attempt_at{};
   std::optional<time_point> finished_at;
+  std::int32_t ttl_seconds = 0;
+  std::string urgency;
+  std::string topic;
+  time_point expires_at{};
+  std::optional<time_point> claimed_at;  ///< the latest claim
+  std::size_t payload_size = 0;          ///< bytes of plaintext (the payload itself is not loaded)
 };
 
 /// @brief The outcome of one attempt, as the dispatcher records it.
@@ -107,6 +127,13 @@ class outbox_store {
   /// instead of being returned.
   virtual result<std::vector<outbox_message>> claim_due(time_point now, std::size_t limit) = 0;
   /// @brief Records many attempt results in one transaction (group commit).
+  ///
+  /// A result applies only to a message still in `sending`; a stale one (the
+  /// message was requeued or already finished) is ignored, so it can never
+  /// resurrect a finished message. `subscription_gone` also marks the
+  /// subscription gone and finishes its queued messages as `gone`. Errors:
+  /// `invalid_attempt_result` (new_state `sending`; nothing is written),
+  /// `storage_busy`, `storage_error`.
   virtual result<void> record(const std::vector<attempt_result>& results, time_point now) = 0;
   /// @brief Puts every `sending` message back to `queued` (start-up after a
   /// crash). Returns how many.
@@ -118,6 +145,10 @@ class outbox_store {
   virtual result<std::optional<outbox_row>> get(std::int64_t id) = 0;
   /// @brief Counts by state.
   virtual result<outbox_counts> counts() = 0;
+  /// @brief Stored views, newest first, optionally only in one state (for
+  /// inspection; not on the delivery path). Backends without it answer
+  /// `not_supported`.
+  virtual result<std::vector<outbox_row>> list(std::optional<outbox_state> state, std::size_t limit);
 };
 
 /// @brief The SQLite implementation. Uses the given connection (not owned).

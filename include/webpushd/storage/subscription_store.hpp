@@ -3,6 +3,7 @@
 /// @brief Where subscriptions (push endpoints and their keys) are kept.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,12 +40,16 @@ class subscription_store {
  public:
   virtual ~subscription_store() = default;
   /// @brief Inserts, or updates the keys of the subscription with the same
-  /// endpoint (and reactivates it if gone). Returns its id.
+  /// endpoint (and reactivates it if gone or erased: a browser subscribing
+  /// again is a fresh start). The id is kept. Errors: `invalid_subscription`
+  /// (empty endpoint or key), `storage_busy`, `storage_error`.
   virtual result<std::int64_t> upsert(const std::string& endpoint, const std::string& p256dh,
                                       const std::string& auth, time_point now) = 0;
   /// @brief Finds by id.
   virtual result<std::optional<subscription_record>> find(std::int64_t id) = 0;
-  /// @brief Marks gone; queued messages for it are cancelled in the same transaction.
+  /// @brief Marks gone; its queued messages are finished as `gone` (reason
+  /// storage::subscription_gone_reason) in the same transaction. Idempotent;
+  /// an erased subscription stays erased. Errors: `unknown_subscription`.
   virtual result<void> mark_gone(std::int64_t id, const std::string& reason, time_point now) = 0;
 };
 

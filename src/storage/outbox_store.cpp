@@ -1,0 +1,367 @@
+#include "webpushd/storage/outbox_store.hpp"
+
+#include <array>
+
+#include "statement.hpp"
+#include "subscription_gone.hpp"
+#include "webpushd/storage/database.hpp"
+
+namespace webpushd::storage {
+namespace {
+
+constexpr std::array state_names{"queued", "sending", "sent", "gone", "failed", "dead", "expired", "cancelled"};
+
+bool valid_urgency(std::string_view u) { return u == "very-low" || u == "low" || u == "normal" || u == "high"; }
+
+// Columns of an outbox_row, in the order read_row expects.
+constexpr std::string_view row_columns = R"sql(
+    id, subscription_id, state, attempts, last_status, last_reason, location, source, created_at,
+    next_attempt_at, finished_at, ttl_seconds, urgency, topic, expires_at, claimed_at, length(payload))sql";
+
+result<outbox_row> read_row(const detail::statement& s) {
+  outbox_row row;
+  row.id = s.column_int(0);
+  row.subscription_id = s.column_int(1);
+  const auto state = parse_outbox_state(s.column_text(2));
+  if (!state) return fail("storage_error", "message " + std::to_string(row.id) + " has an unknown state");
+  row.state = *state;
+  row.attempts = static_cast<std::int32_t>(s.column_int(3));
+  if (const auto status = s.column_optional_int(4)) row.last_status = static_cast<std::int32_t>(*status);
+  row.last_reason = s.column_text(5);
+  row.location = s.column_text(6);
+  row.source = s.column_text(7);
+  row.created_at = from_unix_millis(s.column_int(8));
+  row.next_attempt_at = from_unix_millis(s.column_int(9));
+  if (const auto finished = s.column_optional_int(10)) row.finished_at = from_unix_millis(*finished);
+  row.ttl_seconds = static_cast<std::int32_t>(s.column_int(11));
+  row.urgency = s.column_text(12);
+  row.topic = s.column_text(13);
+  row.expires_at = from_unix_millis(s.column_int(14));
+  if (const auto claimed = s.column_optional_int(15)) row.claimed_at = from_unix_millis(*claimed);
+  row.payload_size = static_cast<std::size_t>(s.column_int(16));
+  return row;
+}
+
+// A due row as claim_due first reads it, before deciding its fate.
+struct candidate {
+  outbox_message message;
+  bool subscription_active = false;
+};
+
+// ttl 0 is "now or never": its first attempt is always made, only a retry
+// is expired. Otherwise a message is expired once strictly past expires_at.
+bool is_expired(const outbox_message& m, std::int64_t now_ms) {
+  if (m.ttl_seconds == 0 && m.attempts == 0) return false;
+  return now_ms > unix_millis(m.expires_at);
+}
+
+std::string gone_reason_for(const attempt_result& r) {
+  if (!r.reason.empty()) return r.reason;
+  if (r.http_status) return "HTTP " + std::to_string(*r.http_status);
+  return "gone";
+}
+
+class sqlite_outbox_store final : public outbox_store {
+ public:
+  explicit sqlite_outbox_store(database& db) : db_(db) {}
+
+  result<std::vector<std::int64_t>> enqueue(const std::vector<new_outbox_message>& messages,
+                                            time_point now) override {
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+      const auto& m = messages[i];
+      if (m.ttl_seconds < 0) {
+        return fail("invalid_ttl", "message " + std::to_string(i) + ": ttl_seconds is negative", "ttl_seconds");
+      }
+      if (!valid_urgency(m.urgency)) {
+        return fail("invalid_urgency", "message " + std::to_string(i) + ": urgency must be very-low, low, normal or high",
+                    "urgency");
+      }
+    }
+    std::vector<std::int64_t> ids;
+    if (messages.empty()) return ids;
+    ids.reserve(messages.size());
+
+    transaction tx{db_};
+    if (auto r = tx.begun(); !r) return tl::unexpected(std::move(r.error()));
+    auto check = detail::statement::prepare(db_.handle(), "SELECT state FROM subscriptions WHERE id = ?1");
+    if (!check) return tl::unexpected(std::move(check.error()));
+    auto insert = detail::statement::prepare(db_.handle(), R"sql(
+        INSERT INTO outbox (subscription_id, payload, ttl_seconds, urgency, topic, source, state, attempts,
+                            created_at, next_attempt_at, expires_at)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', 0, ?7, ?8, ?9)
+        RETURNING id)sql");
+    if (!insert) return tl::unexpected(std::move(insert.error()));
+
+    const std::int64_t now_ms = unix_millis(now);
+    std::int64_t known_active = 0;  // batches usually repeat one subscription
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+      const auto& m = messages[i];
+      if (m.subscription_id != known_active) {
+        check->reset();
+        auto row = check->bind_int(1, m.subscription_id).step();
+        if (!row) return tl::unexpected(std::move(row.error()));
+        if (!*row || check->column_text(0) != "active") {
+          // Returning before commit: the transaction scope rolls back the
+          // messages already inserted, so the batch is all or nothing.
+          return fail("unknown_subscription",
+                      "message " + std::to_string(i) + ": subscription " + std::to_string(m.subscription_id) +
+                          (*row ? " is not active" : " does not exist"),
+                      "subscription_id");
+        }
+        known_active = m.subscription_id;
+      }
+      insert->reset();
+      insert->bind_int(1, m.subscription_id)
+          .bind_blob(2, m.payload)
+          .bind_int(3, std::int64_t{m.ttl_seconds})
+          .bind_text(4, m.urgency)
+          .bind_text_or_null(5, m.topic)
+          .bind_text(6, m.source)
+          .bind_int(7, now_ms)
+          .bind_int(8, m.not_before ? unix_millis(*m.not_before) : now_ms)
+          .bind_int(9, now_ms + std::int64_t{m.ttl_seconds} * 1000);
+      auto row = insert->step();
+      if (!row) return tl::unexpected(std::move(row.error()));
+      if (!*row) return fail("storage_error", "insert returned no id");
+      ids.push_back(insert->column_int(0));
+      if (auto r = insert->run(); !r) return tl::unexpected(std::move(r.error()));
+    }
+    if (auto r = tx.commit(); !r) return tl::unexpected(std::move(r.error()));
+    return ids;
+  }
+
+  result<std::vector<outbox_message>> claim_due(time_point now, std::size_t limit) override {
+    std::vector<outbox_message> claimed;
+    if (limit == 0) return claimed;
+    const std::int64_t now_ms = unix_millis(now);
+
+    // IMMEDIATE: the write lock is held from the SELECT on, so another
+    // connection's claim waits and then sees these rows as 'sending'.
+    transaction tx{db_};
+    if (auto r = tx.begun(); !r) return tl::unexpected(std::move(r.error()));
+    auto select = detail::statement::prepare(db_.handle(), R"sql(
+        SELECT o.id, o.subscription_id, s.state = 'active', s.endpoint, s.p256dh, s.auth, o.payload,
+               o.ttl_seconds, o.urgency, o.topic, o.attempts, o.created_at, o.expires_at
+        FROM outbox o JOIN subscriptions s ON s.id = o.subscription_id
+        WHERE o.state = 'queued' AND o.next_attempt_at <= ?1
+        ORDER BY o.next_attempt_at, o.id
+        LIMIT ?2)sql");
+    if (!select) return tl::unexpected(std::move(select.error()));
+    auto to_sending = detail::statement::prepare(
+        db_.handle(), "UPDATE outbox SET state = 'sending', claimed_at = ?2 WHERE id = ?1 AND state = 'queued'");
+    if (!to_sending) return tl::unexpected(std::move(to_sending.error()));
+    auto finish = detail::statement::prepare(db_.handle(), R"sql(
+        UPDATE outbox SET state = ?2, finished_at = ?3, last_reason = ?4
+        WHERE id = ?1 AND state = 'queued')sql");
+    if (!finish) return tl::unexpected(std::move(finish.error()));
+
+    // Rows finished here (gone, expired) don't count against the limit: keep
+    // selecting until `limit` are claimed or nothing due remains, so a short
+    // answer always means "nothing more is due".
+    while (claimed.size() < limit) {
+      const std::size_t wanted = limit - claimed.size();
+      std::vector<candidate> batch;
+      select->reset();
+      select->bind_int(1, now_ms).bind_int(2, static_cast<std::int64_t>(wanted));
+      // Read the whole batch before updating: changing rows under a running
+      // SELECT on the same table is not something to rely on.
+      for (;;) {
+        auto row = select->step();
+        if (!row) return tl::unexpected(std::move(row.error()));
+        if (!*row) break;
+        candidate c;
+        c.message.id = select->column_int(0);
+        c.message.subscription_id = select->column_int(1);
+        c.subscription_active = select->column_int(2) != 0;
+        c.message.endpoint = select->column_text(3);
+        c.message.p256dh = select->column_text(4);
+        c.message.auth = select->column_text(5);
+        c.message.payload = select->column_blob(6);
+        c.message.ttl_seconds = static_cast<std::int32_t>(select->column_int(7));
+        c.message.urgency = select->column_text(8);
+        c.message.topic = select->column_text(9);
+        c.message.attempts = static_cast<std::int32_t>(select->column_int(10));
+        c.message.created_at = from_unix_millis(select->column_int(11));
+        c.message.expires_at = from_unix_millis(select->column_int(12));
+        batch.push_back(std::move(c));
+      }
+      select->reset();  // ends the read before the updates
+
+      bool finished_any = false;
+      for (auto& c : batch) {
+        if (!c.subscription_active || is_expired(c.message, now_ms)) {
+          const bool gone = !c.subscription_active;
+          finish->reset();
+          finish->bind_int(1, c.message.id)
+              .bind_text(2, gone ? "gone" : "expired")
+              .bind_int(3, now_ms)
+              .bind_text(4, gone ? subscription_gone_reason : ttl_expired_reason);
+          if (auto r = finish->run(); !r) return tl::unexpected(std::move(r.error()));
+          finished_any = true;
+          continue;
+        }
+        to_sending->reset();
+        if (auto r = to_sending->bind_int(1, c.message.id).bind_int(2, now_ms).run(); !r) {
+          return tl::unexpected(std::move(r.error()));
+        }
+        claimed.push_back(std::move(c.message));
+      }
+      if (batch.size() < wanted || !finished_any) break;
+    }
+    if (auto r = tx.commit(); !r) return tl::unexpected(std::move(r.error()));
+    return claimed;
+  }
+
+  result<void> record(const std::vector<attempt_result>& results, time_point now) override {
+    // Validate everything first: one bad result must not leave half a batch.
+    for (const auto& r : results) {
+      if (r.new_state == outbox_state::sending) {
+        return fail("invalid_attempt_result",
+                    "message " + std::to_string(r.message_id) + ": 'sending' is not an outcome", "new_state");
+      }
+    }
+    if (results.empty()) return {};
+    const std::int64_t now_ms = unix_millis(now);
+
+    transaction tx{db_};
+    if (auto r = tx.begun(); !r) return r;
+    // `AND state = 'sending'` is what makes a stale result harmless: once a
+    // message was finished or requeued, a late result matches no row.
+    auto update = detail::statement::prepare(db_.handle(), R"sql(
+        UPDATE outbox SET state = ?2, attempts = attempts + ?3, last_status = ?4, last_reason = ?5,
+                          location = coalesce(?6, location),
+                          next_attempt_at = coalesce(?7, next_attempt_at), finished_at = ?8
+        WHERE id = ?1 AND state = 'sending'
+        RETURNING subscription_id)sql");
+    if (!update) return tl::unexpected(std::move(update.error()));
+
+    for (const auto& r : results) {
+      const bool retry = r.new_state == outbox_state::queued;
+      update->reset();
+      update->bind_int(1, r.message_id)
+          .bind_text(2, to_string(r.new_state))
+          .bind_int(3, std::int64_t{r.count_attempt ? 1 : 0})
+          .bind_int(4, r.http_status ? std::optional<std::int64_t>{*r.http_status} : std::nullopt)
+          .bind_text_or_null(5, r.reason)
+          .bind_text_or_null(6, r.location)
+          .bind_int(7, retry ? std::optional<std::int64_t>{r.retry_at ? unix_millis(*r.retry_at) : now_ms}
+                             : std::nullopt)
+          .bind_int(8, retry ? std::nullopt : std::optional<std::int64_t>{now_ms});
+      auto row = update->step();
+      if (!row) return tl::unexpected(std::move(row.error()));
+      if (!*row) continue;  // stale: ignored
+      const std::int64_t subscription_id = update->column_int(0);
+      if (auto done = update->run(); !done) return tl::unexpected(std::move(done.error()));
+      if (r.subscription_gone) {
+        auto gone = detail::mark_subscription_gone(db_.handle(), subscription_id, gone_reason_for(r), now_ms);
+        if (!gone) return tl::unexpected(std::move(gone.error()));
+      }
+    }
+    return tx.commit();
+  }
+
+  result<std::size_t> requeue_inflight(time_point now) override {
+    // next_attempt_at is not later than the claim, so requeued messages are
+    // due at once and keep their order; min() guards a clock set back.
+    auto stmt = detail::statement::prepare(db_.handle(), R"sql(
+        UPDATE outbox SET state = 'queued', next_attempt_at = min(next_attempt_at, ?1)
+        WHERE state = 'sending')sql");
+    if (!stmt) return tl::unexpected(std::move(stmt.error()));
+    if (auto r = stmt->bind_int(1, unix_millis(now)).run(); !r) return tl::unexpected(std::move(r.error()));
+    return static_cast<std::size_t>(stmt->changes());
+  }
+
+  result<std::optional<time_point>> next_due() override {
+    auto stmt = detail::statement::prepare(db_.handle(),
+                                           "SELECT min(next_attempt_at) FROM outbox WHERE state = 'queued'");
+    if (!stmt) return tl::unexpected(std::move(stmt.error()));
+    auto row = stmt->step();
+    if (!row) return tl::unexpected(std::move(row.error()));
+    if (!*row || stmt->column_is_null(0)) return std::optional<time_point>{};
+    return std::optional<time_point>{from_unix_millis(stmt->column_int(0))};
+  }
+
+  result<std::optional<outbox_row>> get(std::int64_t id) override {
+    auto stmt = detail::statement::prepare(db_.handle(),
+                                           "SELECT " + std::string{row_columns} + " FROM outbox WHERE id = ?1");
+    if (!stmt) return tl::unexpected(std::move(stmt.error()));
+    auto row = stmt->bind_int(1, id).step();
+    if (!row) return tl::unexpected(std::move(row.error()));
+    if (!*row) return std::optional<outbox_row>{};
+    auto out = read_row(*stmt);
+    if (!out) return tl::unexpected(std::move(out.error()));
+    return std::optional<outbox_row>{std::move(*out)};
+  }
+
+  result<outbox_counts> counts() override {
+    auto stmt = detail::statement::prepare(db_.handle(), "SELECT state, count(*) FROM outbox GROUP BY state");
+    if (!stmt) return tl::unexpected(std::move(stmt.error()));
+    outbox_counts c;
+    for (;;) {
+      auto row = stmt->step();
+      if (!row) return tl::unexpected(std::move(row.error()));
+      if (!*row) break;
+      const auto state = parse_outbox_state(stmt->column_text(0));
+      if (!state) return fail("storage_error", "the outbox holds an unknown state");
+      const std::int64_t n = stmt->column_int(1);
+      switch (*state) {
+        case outbox_state::queued: c.queued = n; break;
+        case outbox_state::sending: c.sending = n; break;
+        case outbox_state::sent: c.sent = n; break;
+        case outbox_state::gone: c.gone = n; break;
+        case outbox_state::failed: c.failed = n; break;
+        case outbox_state::dead: c.dead = n; break;
+        case outbox_state::expired: c.expired = n; break;
+        case outbox_state::cancelled: c.cancelled = n; break;
+      }
+    }
+    return c;
+  }
+
+  result<std::vector<outbox_row>> list(std::optional<outbox_state> state, std::size_t limit) override {
+    auto stmt = detail::statement::prepare(
+        db_.handle(), "SELECT " + std::string{row_columns} +
+                          " FROM outbox WHERE ?1 IS NULL OR state = ?1 ORDER BY id DESC LIMIT ?2");
+    if (!stmt) return tl::unexpected(std::move(stmt.error()));
+    if (state) {
+      stmt->bind_text(1, to_string(*state));
+    } else {
+      stmt->bind_null(1);
+    }
+    stmt->bind_int(2, static_cast<std::int64_t>(limit));
+    std::vector<outbox_row> rows;
+    for (;;) {
+      auto row = stmt->step();
+      if (!row) return tl::unexpected(std::move(row.error()));
+      if (!*row) break;
+      auto out = read_row(*stmt);
+      if (!out) return tl::unexpected(std::move(out.error()));
+      rows.push_back(std::move(*out));
+    }
+    return rows;
+  }
+
+ private:
+  database& db_;
+};
+
+}  // namespace
+
+const char* to_string(outbox_state s) noexcept { return state_names[static_cast<std::size_t>(s)]; }
+
+std::optional<outbox_state> parse_outbox_state(std::string_view text) noexcept {
+  for (std::size_t i = 0; i < state_names.size(); ++i) {
+    if (text == state_names[i]) return static_cast<outbox_state>(i);
+  }
+  return std::nullopt;
+}
+
+result<std::vector<outbox_row>> outbox_store::list(std::optional<outbox_state>, std::size_t) {
+  return fail("not_supported", "this outbox backend cannot list messages");
+}
+
+std::unique_ptr<outbox_store> make_sqlite_outbox_store(database& db) {
+  return std::make_unique<sqlite_outbox_store>(db);
+}
+
+}  // namespace webpushd::storage

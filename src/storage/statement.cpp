@@ -1,0 +1,129 @@
+#include "statement.hpp"
+
+#include <cassert>
+#include <cctype>
+
+namespace webpushd::storage::detail {
+
+error sqlite_error(sqlite3* db, int rc, std::string_view what) {
+  const int primary = rc & 0xff;
+  // sqlite3_errmsg describes the most recent failure on the connection; fall
+  // back to the generic text when there is no connection (open failures).
+  std::string message{what};
+  message += ": ";
+  message += db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
+    return error{"storage_busy", std::move(message), {}};
+  }
+  return error{"storage_error", std::move(message), {}};
+}
+
+result<void> exec(sqlite3* db, std::string_view sql) {
+  const std::string text{sql};  // sqlite3_exec needs a terminated string
+  char* raw_message = nullptr;
+  const int rc = sqlite3_exec(db, text.c_str(), nullptr, nullptr, &raw_message);
+  // The message is owned by SQLite's allocator; free it on every path.
+  const std::unique_ptr<char, decltype(&sqlite3_free)> message{raw_message, &sqlite3_free};
+  if (rc != SQLITE_OK) return tl::unexpected(sqlite_error(db, rc, "SQL failed"));
+  return {};
+}
+
+result<statement> statement::prepare(sqlite3* db, std::string_view sql) {
+  sqlite3_stmt* raw = nullptr;
+  const char* tail = nullptr;
+  const int rc = sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()), 0, &raw, &tail);
+  statement stmt{raw};
+  if (rc != SQLITE_OK) return tl::unexpected(sqlite_error(db, rc, "prepare failed"));
+  if (raw == nullptr) return fail("storage_error", "prepare failed: empty SQL");
+  // A second statement after the first would be silently ignored; that is
+  // always a bug in our own SQL, never an input problem.
+  for (const char* p = tail; p != nullptr && p < sql.data() + sql.size(); ++p) {
+    assert(std::isspace(static_cast<unsigned char>(*p)) || *p == ';');
+  }
+  return stmt;
+}
+
+statement& statement::check_bind(int rc, int index) {
+  if (rc != SQLITE_OK && !bind_error_) {
+    bind_error_ = sqlite_error(sqlite3_db_handle(stmt_.get()), rc, "bind ?" + std::to_string(index) + " failed");
+  }
+  return *this;
+}
+
+statement& statement::bind_int(int index, std::int64_t value) {
+  return check_bind(sqlite3_bind_int64(stmt_.get(), index, value), index);
+}
+
+statement& statement::bind_int(int index, std::optional<std::int64_t> value) {
+  return value ? bind_int(index, *value) : bind_null(index);
+}
+
+statement& statement::bind_text(int index, std::string_view value) {
+  return check_bind(sqlite3_bind_text64(stmt_.get(), index, value.data(), value.size(), SQLITE_TRANSIENT, SQLITE_UTF8),
+                    index);
+}
+
+statement& statement::bind_text_or_null(int index, std::string_view value) {
+  return value.empty() ? bind_null(index) : bind_text(index, value);
+}
+
+statement& statement::bind_blob(int index, byte_view value) {
+  // sqlite3_bind_blob with a null pointer binds NULL; an empty payload is a
+  // valid (zero-length) message, so bind a zero-length blob explicitly.
+  if (value.empty()) return check_bind(sqlite3_bind_zeroblob(stmt_.get(), index, 0), index);
+  return check_bind(sqlite3_bind_blob64(stmt_.get(), index, value.data(), value.size(), SQLITE_TRANSIENT), index);
+}
+
+statement& statement::bind_null(int index) { return check_bind(sqlite3_bind_null(stmt_.get(), index), index); }
+
+result<bool> statement::step() {
+  if (bind_error_) return tl::unexpected(*bind_error_);
+  const int rc = sqlite3_step(stmt_.get());
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  return tl::unexpected(sqlite_error(sqlite3_db_handle(stmt_.get()), rc, "statement failed"));
+}
+
+result<void> statement::run() {
+  for (;;) {
+    auto row = step();
+    if (!row) return tl::unexpected(std::move(row.error()));
+    if (!*row) return {};
+  }
+}
+
+void statement::reset() noexcept {
+  sqlite3_reset(stmt_.get());
+  sqlite3_clear_bindings(stmt_.get());
+  bind_error_.reset();
+}
+
+std::int64_t statement::column_int(int col) const noexcept { return sqlite3_column_int64(stmt_.get(), col); }
+
+std::optional<std::int64_t> statement::column_optional_int(int col) const noexcept {
+  if (column_is_null(col)) return std::nullopt;
+  return column_int(col);
+}
+
+std::string statement::column_text(int col) const {
+  const unsigned char* text = sqlite3_column_text(stmt_.get(), col);
+  if (text == nullptr) return {};
+  // column_bytes must come after column_text (which may convert the value).
+  const int size = sqlite3_column_bytes(stmt_.get(), col);
+  return std::string(reinterpret_cast<const char*>(text), static_cast<std::size_t>(size));
+}
+
+bytes statement::column_blob(int col) const {
+  const auto* data = static_cast<const std::uint8_t*>(sqlite3_column_blob(stmt_.get(), col));
+  const int size = sqlite3_column_bytes(stmt_.get(), col);
+  if (data == nullptr || size <= 0) return {};
+  return bytes(data, data + size);
+}
+
+bool statement::column_is_null(int col) const noexcept {
+  return sqlite3_column_type(stmt_.get(), col) == SQLITE_NULL;
+}
+
+std::int64_t statement::changes() const noexcept { return sqlite3_changes64(sqlite3_db_handle(stmt_.get())); }
+
+}  // namespace webpushd::storage::detail

@@ -1,0 +1,77 @@
+#pragma once
+// Internal to the storage module: prepared statements with one RAII owner
+// each, and the mapping of SQLite result codes to error values. This is the
+// only header that includes sqlite3.h, and it is not installed.
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "webpushd/core/bytes.hpp"
+#include "webpushd/core/error.hpp"
+
+namespace webpushd::storage::detail {
+
+/// @brief An error value for a failed SQLite call: `storage_busy` when the
+/// lock could not be had in time (worth retrying), `storage_error` otherwise.
+error sqlite_error(sqlite3* db, int rc, std::string_view what);
+
+/// @brief Runs SQL without results (one or more statements).
+result<void> exec(sqlite3* db, std::string_view sql);
+
+/// @brief One prepared statement. Move-only.
+///
+/// Text and blobs are always bound with SQLITE_TRANSIENT (SQLite copies
+/// them), so no bind can outlive its source. A failed bind is remembered and
+/// reported by the next step(), which keeps call sites linear.
+class statement {
+ public:
+  /// @brief Prepares exactly one statement.
+  static result<statement> prepare(sqlite3* db, std::string_view sql);
+
+  /// @brief Binds parameter `index` (1-based) to an integer.
+  statement& bind_int(int index, std::int64_t value);
+  /// @brief Binds an integer, or NULL when empty.
+  statement& bind_int(int index, std::optional<std::int64_t> value);
+  /// @brief Binds a copy of the text.
+  statement& bind_text(int index, std::string_view value);
+  /// @brief Binds a copy of the text, or NULL when it is empty.
+  statement& bind_text_or_null(int index, std::string_view value);
+  /// @brief Binds a copy of the bytes (an empty blob, not NULL, when empty).
+  statement& bind_blob(int index, byte_view value);
+  /// @brief Binds NULL.
+  statement& bind_null(int index);
+
+  /// @brief Advances: true when a row is available, false when done.
+  result<bool> step();
+  /// @brief Steps to completion, ignoring rows (for INSERT/UPDATE/DELETE).
+  result<void> run();
+  /// @brief Makes the statement reusable: resets it and clears the bindings.
+  void reset() noexcept;
+
+  /// @brief Column accessors for the current row (0-based).
+  std::int64_t column_int(int col) const noexcept;
+  std::optional<std::int64_t> column_optional_int(int col) const noexcept;
+  std::string column_text(int col) const;
+  bytes column_blob(int col) const;
+  bool column_is_null(int col) const noexcept;
+
+  /// @brief Rows changed by the last completed INSERT/UPDATE/DELETE on this connection.
+  std::int64_t changes() const noexcept;
+
+ private:
+  struct finalizer {
+    void operator()(sqlite3_stmt* stmt) const noexcept { sqlite3_finalize(stmt); }
+  };
+  explicit statement(sqlite3_stmt* stmt) : stmt_(stmt) {}
+  statement& check_bind(int rc, int index);
+
+  std::unique_ptr<sqlite3_stmt, finalizer> stmt_;
+  std::optional<error> bind_error_;
+};
+
+}  // namespace webpushd::storage::detail

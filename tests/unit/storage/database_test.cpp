@@ -1,0 +1,177 @@
+#include <doctest/doctest.h>
+#include <sqlite3.h>
+
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "test_support.hpp"
+#include "webpushd/storage/database.hpp"
+#include "webpushd/storage/subscription_store.hpp"
+
+using namespace webpushd;
+using namespace webpushd::storage;
+using webpushd::storage::testing::open_ok;
+using webpushd::storage::testing::temp_dir;
+
+namespace {
+
+// Reads one value through the raw handle (tests only; the module has its own).
+std::string scalar(database& db, const std::string& sql) {
+  sqlite3_stmt* stmt = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db.handle(), sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK);
+  std::string value;
+  if (sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0) != nullptr) {
+    value = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+  }
+  sqlite3_finalize(stmt);
+  return value;
+}
+
+}  // namespace
+
+TEST_CASE("open creates the schema at the latest version") {
+  temp_dir dir;
+  auto db = open_ok(dir.db_file());
+  CHECK(std::filesystem::exists(dir.db_file()));
+  CHECK(latest_schema_version() >= 1);
+  CHECK(db.schema_version() == latest_schema_version());
+  CHECK(scalar(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ('subscriptions', 'outbox')") ==
+        "2");
+  CHECK(scalar(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name IN "
+                   "('outbox_due', 'outbox_inflight', 'outbox_subscription')") == "3");
+  // The due index is partial, so it stays small as finished rows pile up.
+  CHECK(scalar(db, "SELECT sql FROM sqlite_schema WHERE name = 'outbox_due'").find("WHERE state = 'queued'") !=
+        std::string::npos);
+}
+
+TEST_CASE("the connection runs in WAL with full sync, foreign keys and a busy timeout") {
+  temp_dir dir;
+  auto db = open_ok(dir.db_file());
+  CHECK(scalar(db, "PRAGMA journal_mode") == "wal");
+  CHECK(scalar(db, "PRAGMA synchronous") == "2");  // FULL
+  CHECK(scalar(db, "PRAGMA foreign_keys") == "1");
+  CHECK(scalar(db, "PRAGMA busy_timeout") == std::to_string(busy_timeout_ms));
+  REQUIRE(db.exec("CREATE TABLE t (x INTEGER)"));
+  CHECK(std::filesystem::exists(dir.path() / "webpushd.db-wal"));
+  // Foreign keys are enforced: an outbox row needs its subscription.
+  auto orphan = db.exec(
+      "INSERT INTO outbox (subscription_id, payload, ttl_seconds, created_at, next_attempt_at, expires_at) "
+      "VALUES (999, x'', 0, 0, 0, 0)");
+  REQUIRE_FALSE(orphan);
+  CHECK(orphan.error().code == "storage_error");
+}
+
+TEST_CASE("reopening is idempotent and keeps the data") {
+  temp_dir dir;
+  std::int64_t id = 0;
+  {
+    auto db = open_ok(dir.db_file());
+    id = make_sqlite_subscription_store(db)->upsert("https://push.example/a", "p", "a", {}).value();
+  }
+  for (int i = 0; i < 2; ++i) {
+    auto db = open_ok(dir.db_file());
+    CHECK(db.schema_version() == latest_schema_version());
+    CHECK(scalar(db, "SELECT count(*) FROM subscriptions") == "1");
+    auto found = make_sqlite_subscription_store(db)->find(id);
+    REQUIRE(found);
+    REQUIRE(found->has_value());
+    CHECK((*found)->endpoint == "https://push.example/a");
+  }
+}
+
+TEST_CASE("a database written by a newer webpushd is refused and left untouched") {
+  temp_dir dir;
+  const int newer = latest_schema_version() + 1;
+  {
+    auto db = open_ok(dir.db_file());
+    REQUIRE(db.exec("PRAGMA user_version = " + std::to_string(newer)));
+  }
+  auto refused = database::open(dir.db_file());
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().code == "storage_too_new");
+  CHECK(refused.error().message.find(std::to_string(newer)) != std::string::npos);
+
+  sqlite3* raw = nullptr;
+  REQUIRE(sqlite3_open_v2(dir.db_file().c_str(), &raw, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  REQUIRE(sqlite3_prepare_v2(raw, "PRAGMA user_version", -1, &stmt, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
+  CHECK(sqlite3_column_int(stmt, 0) == newer);
+  sqlite3_finalize(stmt);
+  sqlite3_close_v2(raw);
+}
+
+TEST_CASE("two connections opening a fresh file at once migrate it once") {
+  temp_dir dir;
+  std::vector<std::string> errors(4);
+  std::vector<int> versions(4, -1);
+  {
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < 4; ++i) {
+      threads.emplace_back([&, i] {
+        auto db = database::open(dir.db_file());
+        if (db) {
+          versions[i] = db->schema_version();
+        } else {
+          errors[i] = db.error().code + ": " + db.error().message;
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+  }
+  for (std::size_t i = 0; i < 4; ++i) {
+    CHECK_MESSAGE(errors[i].empty(), errors[i]);
+    CHECK(versions[i] == latest_schema_version());
+  }
+}
+
+TEST_CASE("an in-memory database is migrated too") {
+  auto db = open_ok(":memory:");
+  CHECK(db.schema_version() == latest_schema_version());
+  CHECK(db.check());
+}
+
+TEST_CASE("opening in a missing directory fails with storage_open_failed") {
+  temp_dir dir;
+  auto db = database::open(dir.path() / "missing" / "webpushd.db");
+  REQUIRE_FALSE(db);
+  CHECK(db.error().code == "storage_open_failed");
+}
+
+TEST_CASE("transactions roll back unless committed") {
+  temp_dir dir;
+  auto db = open_ok(dir.db_file());
+  REQUIRE(db.exec("CREATE TABLE t (x INTEGER)"));
+  {
+    transaction tx{db};
+    REQUIRE(tx.begun());
+    REQUIRE(db.exec("INSERT INTO t VALUES (1)"));
+  }
+  CHECK(scalar(db, "SELECT count(*) FROM t") == "0");
+  {
+    transaction tx{db};
+    REQUIRE(tx.begun());
+    REQUIRE(db.exec("INSERT INTO t VALUES (2)"));
+    REQUIRE(tx.commit());
+    CHECK_FALSE(tx.commit());  // a second commit is a bug, reported as such
+  }
+  CHECK(scalar(db, "SELECT count(*) FROM t") == "1");
+  CHECK(db.check());
+}
+
+TEST_CASE("a failing exec reports storage_error and leaves the connection usable") {
+  auto db = open_ok(":memory:");
+  auto r = db.exec("THIS IS NOT SQL");
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == "storage_error");
+  CHECK(db.exec("SELECT 1"));
+}
+
+TEST_CASE("the database moves without closing") {
+  temp_dir dir;
+  auto a = open_ok(dir.db_file());
+  database b = std::move(a);
+  CHECK(b.handle() != nullptr);
+  CHECK(b.check());
+}
