@@ -1,0 +1,91 @@
+#pragma once
+/// @file
+/// @brief The daemon's configuration: loaded from YAML or JSON, validated
+/// against schemas/config.schema.json (embedded in the binary), then turned
+/// into plain structs. Errors name the file, the line and the key.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "webpushd/core/error.hpp"
+
+namespace webpushd::app {
+
+/// @brief `server:` — the HTTP listener.
+struct server_config {
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 8080;
+};
+
+/// @brief `vapid:` — the application server identity.
+struct vapid_config {
+  std::string subject;
+  std::filesystem::path private_key_file = "vapid_private.pem";  ///< resolved against data_dir
+  std::chrono::seconds token_lifetime{std::chrono::hours{12}};
+};
+
+/// @brief `delivery.retry:`.
+struct retry_config {
+  int max_attempts = 8;
+  std::chrono::milliseconds base_delay{1000};
+  std::chrono::milliseconds max_delay{std::chrono::hours{1}};
+};
+
+/// @brief `delivery.endpoints:`.
+struct endpoints_config {
+  std::vector<std::string> allowed_hosts;  ///< empty: the built-in push-service list
+  bool allow_http = false;
+  bool allow_private_addresses = false;
+};
+
+/// @brief `delivery:`.
+struct delivery_config {
+  unsigned workers = 0;  ///< 0: one per core
+  std::size_t max_in_flight = 2000;
+  long max_connections_per_host = 32;
+  bool http2 = true;
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds request_timeout{30000};
+  std::chrono::milliseconds poll_interval{500};
+  retry_config retry;
+  endpoints_config endpoints;
+};
+
+/// @brief `logging:`.
+struct logging_config {
+  std::string format = "auto";  ///< auto | json | text
+  std::string level = "info";
+};
+
+/// @brief The whole configuration.
+struct config {
+  std::filesystem::path source;  ///< the file it came from
+  server_config server;
+  std::filesystem::path data_dir = "data";  ///< resolved against the config file's folder
+  vapid_config vapid;
+  delivery_config delivery;
+  logging_config logging;
+};
+
+/// @brief Reads, validates and converts a config file. Error code
+/// `config_invalid` with a message like
+/// `shop.yaml:14:3: delivery.retry.max_attempts: must be at least 1`.
+result<config> load_config(const std::filesystem::path& file);
+
+/// @brief The same from text already in memory; `source_name` is used in
+/// messages and `base_dir` to resolve relative paths.
+result<config> parse_config(std::string_view text, const std::string& source_name,
+                            const std::filesystem::path& base_dir);
+
+/// @brief Parses `250ms`, `30s`, `5m`, `12h`, `7d`. nullopt if malformed.
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
+
+/// @brief The JSON Schema the config is validated against (schemas/config.schema.json).
+std::string_view config_schema_text();
+
+}  // namespace webpushd::app

@@ -1,0 +1,75 @@
+#pragma once
+/// @file
+/// @brief The outbox dispatcher: takes due messages from the durable outbox,
+/// encrypts and signs them on worker threads, hands them to the sender, and
+/// records every outcome back in the outbox in batches (group commit).
+///
+/// Threads: one loop thread owns the outbox_store (its SQLite connection) and
+/// does all claiming, classification and recording; `workers` threads do the
+/// CPU-bound encryption; the sender's own thread does the network. A message
+/// claimed but not recorded when the process dies is requeued at the next
+/// start (at-least-once).
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+
+#include "webpushd/core/clock.hpp"
+#include "webpushd/delivery/endpoint_rules.hpp"
+#include "webpushd/delivery/retry.hpp"
+#include "webpushd/delivery/sender.hpp"
+#include "webpushd/storage/outbox_store.hpp"
+#include "webpushd/webpush/vapid.hpp"
+
+namespace webpushd::delivery {
+
+/// @brief Dispatcher settings.
+struct dispatcher_options {
+  unsigned workers = 0;                         ///< encryption threads; 0: one per core
+  std::size_t max_outstanding = 2000;           ///< claimed but not yet recorded, at most
+  std::size_t claim_batch = 512;                ///< rows claimed per transaction
+  std::chrono::milliseconds poll_interval{500}; ///< outbox re-check for rows other processes wrote
+  retry_policy retry;
+  endpoint_rules rules;
+};
+
+/// @brief Running totals since start (for logs, metrics and tests).
+struct dispatcher_counters {
+  std::uint64_t claimed = 0, sent = 0, gone = 0, failed = 0, dead = 0, expired = 0, retried = 0, requeued = 0;
+};
+
+/// @brief See the file comment.
+class dispatcher {
+ public:
+  /// @brief `store`, `signer`, `out` and `clk` must outlive the dispatcher.
+  /// `store` is used only from the dispatcher's loop thread once started.
+  dispatcher(dispatcher_options options, storage::outbox_store& store, webpush::vapid_signer& signer, sender& out,
+             const clock& clk);
+  ~dispatcher();
+  dispatcher(const dispatcher&) = delete;
+  dispatcher& operator=(const dispatcher&) = delete;
+
+  /// @brief Requeues what a previous run left in flight, then starts the
+  /// threads. Errors: the store's, if requeueing fails.
+  result<void> start();
+  /// @brief Wakes the loop: new messages were enqueued.
+  void notify();
+  /// @brief Stops claiming, lets requests in flight finish for up to `grace`,
+  /// records their outcomes, puts messages not yet sent back in the queue,
+  /// and joins the threads. Idempotent.
+  void stop(std::chrono::milliseconds grace = std::chrono::seconds{10});
+  /// @brief Totals so far.
+  dispatcher_counters counters() const;
+  /// @brief Claimed but not yet recorded right now.
+  std::size_t outstanding() const;
+  /// @brief Blocks until no message is due and nothing is outstanding, or
+  /// until `timeout`. Returns whether it became idle (tests, benchmarks, CLI).
+  bool wait_idle(std::chrono::milliseconds timeout);
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace webpushd::delivery

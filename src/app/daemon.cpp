@@ -1,0 +1,153 @@
+#include "webpushd/app/daemon.hpp"
+
+#include <sys/stat.h>
+
+#include <spdlog/spdlog.h>
+
+#include "webpushd/app/logging.hpp"
+#include "webpushd/delivery/dispatcher.hpp"
+#include "webpushd/delivery/endpoint_rules.hpp"
+#include "webpushd/delivery/sender.hpp"
+#include "webpushd/storage/database.hpp"
+#include "webpushd/storage/outbox_store.hpp"
+#include "webpushd/webpush/vapid.hpp"
+
+namespace webpushd::app {
+
+result<std::string> ensure_vapid_key(const std::filesystem::path& path, bool& created) {
+  created = false;
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) {
+    auto key = webpush::vapid_key::load_pem_file(path);
+    if (!key) return tl::unexpected(key.error());
+    return key->public_key_b64url();
+  }
+  auto key = webpush::vapid_key::generate();
+  if (!key) return tl::unexpected(key.error());
+  if (auto saved = key->save_pem_file(path); !saved) return tl::unexpected(saved.error());
+  created = true;
+  return key->public_key_b64url();
+}
+
+struct daemon::impl {
+  config cfg;
+  const clock* clk = nullptr;
+  std::optional<storage::database> db;
+  std::unique_ptr<storage::outbox_store> outbox;
+  std::unique_ptr<webpush::vapid_signer> signer;
+  std::unique_ptr<delivery::sender> sender;
+  std::unique_ptr<delivery::dispatcher> dispatcher;
+  bool stopped = false;
+};
+
+daemon::daemon() : impl_(std::make_unique<impl>()) {}
+
+daemon::~daemon() { stop(std::chrono::seconds{0}); }
+
+namespace {
+
+delivery::endpoint_rules rules_from(const endpoints_config& e) {
+  delivery::endpoint_rules rules = delivery::default_endpoint_rules();
+  if (!e.allowed_hosts.empty()) rules.allowed_hosts = e.allowed_hosts;
+  rules.allow_http = e.allow_http;
+  rules.allow_private_addresses = e.allow_private_addresses;
+  return rules;
+}
+
+}  // namespace
+
+result<std::unique_ptr<daemon>> daemon::create(const config& cfg, const clock& clk) {
+  std::unique_ptr<daemon> d(new daemon());
+  auto& s = *d->impl_;
+  s.cfg = cfg;
+  s.clk = &clk;
+
+  std::error_code ec;
+  std::filesystem::create_directories(cfg.data_dir, ec);
+  if (ec) {
+    return fail("data_dir_unusable", "cannot create data folder " + cfg.data_dir.string() + ": " + ec.message(),
+                "storage.data_dir");
+  }
+  // The folder holds the private key and subscribers' data: owner only.
+  ::chmod(cfg.data_dir.c_str(), 0700);
+
+  const auto key_path = cfg.data_dir / cfg.vapid.private_key_file;
+  bool created = false;
+  const auto public_key = ensure_vapid_key(key_path, created);
+  if (!public_key) return tl::unexpected(public_key.error());
+  if (created) spdlog::info("generated a new VAPID key in {}", key_path.string());
+  auto key = webpush::vapid_key::load_pem_file(key_path);
+  if (!key) return tl::unexpected(key.error());
+  auto signer = webpush::vapid_signer::create(std::move(*key), cfg.vapid.subject, clk, cfg.vapid.token_lifetime);
+  if (!signer) return tl::unexpected(signer.error());
+  s.signer = std::move(*signer);
+  spdlog::info("VAPID public key (applicationServerKey): {}", s.signer->public_key_b64url());
+
+  const auto db_path = cfg.data_dir / storage::default_database_file;
+  auto db = storage::database::open(db_path);
+  if (!db) return tl::unexpected(db.error());
+  s.db.emplace(std::move(*db));
+  s.outbox = storage::make_sqlite_outbox_store(*s.db);
+  spdlog::info("storage: {} (schema version {})", db_path.string(), s.db->schema_version());
+
+  delivery::sender_options so;
+  so.max_in_flight = cfg.delivery.max_in_flight;
+  so.connect_timeout = cfg.delivery.connect_timeout;
+  so.request_timeout = cfg.delivery.request_timeout;
+  so.max_connections_per_host = cfg.delivery.max_connections_per_host;
+  so.http2 = cfg.delivery.http2;
+  so.rules = rules_from(cfg.delivery.endpoints);
+  s.sender = std::make_unique<delivery::sender>(so);
+
+  delivery::dispatcher_options dopt;
+  dopt.workers = cfg.delivery.workers;
+  dopt.max_outstanding = cfg.delivery.max_in_flight;
+  dopt.poll_interval = cfg.delivery.poll_interval;
+  dopt.retry.max_attempts = cfg.delivery.retry.max_attempts;
+  dopt.retry.base = cfg.delivery.retry.base_delay;
+  dopt.retry.cap = cfg.delivery.retry.max_delay;
+  dopt.rules = so.rules;
+  s.dispatcher = std::make_unique<delivery::dispatcher>(dopt, *s.outbox, *s.signer, *s.sender, clk);
+  return d;
+}
+
+result<void> daemon::start() {
+  auto started = impl_->dispatcher->start();
+  if (!started) return started;
+  spdlog::info("delivering from the outbox");
+  return {};
+}
+
+void daemon::stop(std::chrono::milliseconds grace) {
+  if (impl_->stopped || !impl_->dispatcher) return;
+  impl_->stopped = true;
+  impl_->dispatcher->stop(grace);
+  // Order matters: the dispatcher's completions point into the sender's
+  // thread, the sender's requests were built from the signer's tokens.
+  impl_->dispatcher.reset();
+  impl_->sender.reset();
+}
+
+void daemon::reload(const config& next) {
+  auto& cur = impl_->cfg;
+  if (next.logging.format != cur.logging.format || next.logging.level != cur.logging.level) {
+    if (auto ok = setup_logging(next.logging.format, next.logging.level); !ok) {
+      spdlog::warn("reload: logging unchanged: {}", ok.error().message);
+    } else {
+      cur.logging = next.logging;
+      spdlog::info("reload: logging is now format={} level={}", cur.logging.format, cur.logging.level);
+    }
+  }
+  const bool restart_needed = next.data_dir != cur.data_dir || next.vapid.subject != cur.vapid.subject ||
+                              next.vapid.private_key_file != cur.vapid.private_key_file ||
+                              next.server.listen_host != cur.server.listen_host ||
+                              next.server.listen_port != cur.server.listen_port ||
+                              next.delivery.endpoints.allowed_hosts != cur.delivery.endpoints.allowed_hosts ||
+                              next.delivery.max_in_flight != cur.delivery.max_in_flight;
+  if (restart_needed) spdlog::warn("reload: storage, VAPID, listener and delivery changes take effect at restart");
+  spdlog::info("reload: configuration {} is valid", next.source.string());
+}
+
+const std::string& daemon::vapid_public_key() const { return impl_->signer->public_key_b64url(); }
+
+}  // namespace webpushd::app

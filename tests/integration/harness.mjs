@@ -1,0 +1,115 @@
+// Shared helpers for integration tests: they run the real binaries against
+// real peers (the web-push-testing emulator, the project's push-sink) on
+// loopback, in temporary folders, with every wait bounded.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const sourceDir = path.resolve(here, '..', '..');
+export const binDir = process.env.WEBPUSHD_BIN_DIR ?? path.join(sourceDir, 'build', 'bin');
+export const webpushctl = path.join(binDir, 'webpushctl');
+export const webpushd = path.join(binDir, 'webpushd');
+
+const children = new Set();
+process.on('exit', () => { for (const c of children) { try { c.kill('SIGKILL'); } catch { /* gone */ } } });
+
+/** A fresh temporary folder, removed when the process exits. */
+export function tempDir(prefix = 'webpushd-test-') {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Runs a command to completion; returns {status, stdout, stderr}. */
+export function run(cmd, args, { input, timeoutMs = 30000, env } = {}) {
+  const r = spawnSync(cmd, args, { input, timeout: timeoutMs, encoding: 'utf8', env: { ...process.env, ...env } });
+  if (r.error) throw r.error;
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Starts a long-running child; resolves with {child, firstLine} after its first stdout line. */
+export function startChild(cmd, args, { timeoutMs = 10000, env, cwd } = {}) {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env }, cwd });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  let stderr = '';
+  child.stderr.on('data', (d) => { stderr += d; });
+  child.stderrText = () => stderr;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${cmd} printed nothing in ${timeoutMs} ms; stderr:\n${stderr}`)), timeoutMs);
+    const lines = readline.createInterface({ input: child.stdout });
+    lines.once('line', (line) => { clearTimeout(timer); resolve({ child, firstLine: line }); });
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${cmd} exited ${code}; stderr:\n${stderr}`)); });
+  });
+}
+
+/** Stops a child and waits for it. */
+export async function stopChild(child, signal = 'SIGTERM', timeoutMs = 15000) {
+  if (child.exitCode !== null || child.signalCode !== null) return { code: child.exitCode, signal: child.signalCode };
+  const exited = new Promise((resolve) => child.once('exit', (code, sig) => resolve({ code, signal: sig })));
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const result = await exited;
+  clearTimeout(timer);
+  return result;
+}
+
+/** Polls `predicate` until it returns a truthy value or the time runs out. */
+export async function waitFor(predicate, { timeoutMs = 20000, intervalMs = 50, what = 'condition' } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await predicate();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** The independent push-service emulator (npm web-push-testing) on 127.0.0.1. */
+export async function startEmulator() {
+  const launcher = path.join(sourceDir, 'tests', 'peers', 'push-emulator.js');
+  const { child, firstLine } = await startChild(process.execPath, [launcher]);
+  const { port } = JSON.parse(firstLine);
+  const base = `http://127.0.0.1:${port}`;
+  const post = async (route, body) => {
+    const res = await fetch(base + route, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body ?? {}) });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null };
+  };
+  return {
+    child,
+    base,
+    /** Creates a subscription for an applicationServerKey; returns the browser-style PushSubscription JSON. */
+    async subscribe(applicationServerKey) {
+      const r = await post('/subscribe', { applicationServerKey, userVisibleOnly: 'true' });
+      if (r.status !== 200) throw new Error(`subscribe failed: ${JSON.stringify(r.body)}`);
+      const { endpoint, keys, clientHash } = r.body.data;
+      return { subscription: { endpoint, keys }, clientHash };
+    },
+    /** Every message the emulator decrypted for this subscription, as UTF-8 strings. */
+    async messages(clientHash) {
+      const r = await post('/get-notifications', { clientHash });
+      return r.status === 200 ? r.body.data.messages : [];
+    },
+    async expire(clientHash) { return post(`/expire-subscription/${clientHash}`); },
+    stop: () => stopChild(child),
+  };
+}
+
+/** Generates a VAPID key in `dir`; returns {keyFile, publicKey}. */
+export function makeVapidKey(dir) {
+  const r = run(webpushctl, ['vapid', 'generate', '--out', dir]);
+  if (r.status !== 0) throw new Error(`vapid generate failed: ${r.stderr}`);
+  return { keyFile: path.join(dir, 'vapid_private.pem'), publicKey: r.stdout.trim().split('\n').pop().trim() };
+}
+
+/** Writes a JSON file and returns its path. */
+export function writeJson(dir, name, value) {
+  const file = path.join(dir, name);
+  writeFileSync(file, JSON.stringify(value));
+  return file;
+}
