@@ -1,0 +1,284 @@
+// The sender against the project's push-sink on loopback.
+#include "webpushd/delivery/sender.hpp"
+
+#include <atomic>
+#include <future>
+#include <memory>
+#include <thread>
+
+#include <doctest/doctest.h>
+
+#include "sink_process.hpp"
+#include "webpushd/delivery/classify.hpp"
+
+using namespace webpushd;
+using namespace webpushd::delivery;
+using namespace std::chrono_literals;
+
+namespace {
+
+// One sink for the whole binary: tests isolate themselves with unique paths.
+const test::sink_process& sink() {
+  static test::sink_process instance({"--threads", "2"});
+  return instance;
+}
+
+sender_options loopback_options() {
+  sender_options o;
+  o.rules.allowed_hosts = {"127.0.0.1"};
+  o.rules.allow_http = true;
+  o.rules.allow_private_addresses = true;
+  o.connect_timeout = 2000ms;
+  o.request_timeout = 5000ms;
+  o.shutdown_grace = 1000ms;
+  return o;
+}
+
+push_request request_to(const std::string& path) {
+  push_request r;
+  r.endpoint = sink().url(path);
+  r.authorization = "vapid t=eyJ0eXAiOiJKV1QifQ.e30.sig, k=BPublicKey";
+  r.body = bytes(120, 0x5a);
+  r.ttl_seconds = 60;
+  return r;
+}
+
+http_response send_one(sender& s, push_request r) {
+  auto promise = std::make_shared<std::promise<http_response>>();
+  auto future = promise->get_future();
+  s.submit(std::move(r), [promise](http_response resp) { promise->set_value(std::move(resp)); });
+  REQUIRE(future.wait_for(15s) == std::future_status::ready);
+  return future.get();
+}
+
+}  // namespace
+
+TEST_CASE("201: Location captured, request headers sent exactly") {
+  sender s(loopback_options());
+  auto req = request_to("/push/ok/headers");
+  req.urgency = "high";
+  req.topic = "cart-42";
+  const auto resp = send_one(s, req);
+  CHECK(resp.status == 201);
+  CHECK(resp.transport_error == 0);
+  CHECK(resp.location.rfind(sink().url("/message/"), 0) == 0);
+  CHECK(resp.elapsed > 0us);
+  CHECK(classify(resp, std::chrono::system_clock::now()).kind == outcome::accepted);
+
+  const auto recs = sink().records("/push/ok/headers");
+  REQUIRE(recs.size() == 1);
+  const auto& r = recs[0];
+  CHECK(r["method"] == "POST");
+  CHECK(r["ttl"] == "60");
+  CHECK(r["urgency"] == "high");
+  CHECK(r["topic"] == "cart-42");
+  CHECK(r["content_encoding"] == "aes128gcm");
+  CHECK(r["content_type"] == "application/octet-stream");
+  CHECK(r["authorization"] == true);
+  CHECK(r["body_bytes"] == 120);
+  CHECK(r["user_agent"] == "webpushd/0.1");
+
+  // Empty urgency and topic leave the headers out; TTL 0 is still sent.
+  auto bare = request_to("/push/ok/bare");
+  bare.ttl_seconds = 0;
+  bare.authorization.clear();
+  CHECK(send_one(s, bare).status == 201);
+  const auto b = sink().records("/push/ok/bare").at(0);
+  CHECK(b["ttl"] == "0");
+  CHECK(b["urgency"] == "");
+  CHECK(b["topic"] == "");
+  CHECK(b["authorization"] == false);
+}
+
+TEST_CASE("status codes come through with headers and body") {
+  sender s(loopback_options());
+  CHECK(send_one(s, request_to("/push/gone/a")).status == 410);
+  CHECK(send_one(s, request_to("/push/notfound/a")).status == 404);
+  CHECK(send_one(s, request_to("/push/toolarge/a")).status == 413);
+  const auto unauth = send_one(s, request_to("/push/unauthorized/a"));
+  CHECK(unauth.status == 401);
+  CHECK(unauth.body.find("invalid VAPID") != std::string::npos);
+  const auto c = classify(unauth, std::chrono::system_clock::now());
+  CHECK(c.kind == outcome::rejected);
+  CHECK(c.reason.find("invalid VAPID") != std::string::npos);
+
+  const auto limited = send_one(s, request_to("/push/ratelimit/a?after=2"));
+  CHECK(limited.status == 429);
+  CHECK(limited.retry_after == "2");
+  const auto lc = classify(limited, std::chrono::system_clock::now());
+  CHECK(lc.kind == outcome::rate_limited);
+  CHECK(lc.retry_after == std::chrono::seconds{2});
+
+  const auto dated = send_one(s, request_to("/push/ratelimit/b?after=30&date=1"));
+  const auto dc = classify(dated, std::chrono::system_clock::now());
+  REQUIRE(dc.retry_after);
+  CHECK(dc.retry_after->count() >= 28);
+  CHECK(dc.retry_after->count() <= 31);
+}
+
+TEST_CASE("503 for the first requests, then 201") {
+  sender s(loopback_options());
+  const std::string path = "/push/error/e1?status=503&times=2&after=1";
+  auto first = send_one(s, request_to(path));
+  CHECK(first.status == 503);
+  CHECK(first.retry_after == "1");
+  const auto c = classify(first, std::chrono::system_clock::now());
+  CHECK(c.kind == outcome::temporary_failure);
+  CHECK(c.retry_after == std::chrono::seconds{1});
+  CHECK(send_one(s, request_to(path)).status == 503);
+  CHECK(send_one(s, request_to(path)).status == 201);
+  CHECK(sink().count("/push/error/e1") == 3);
+}
+
+TEST_CASE("a slow push service hits the request timeout") {
+  auto o = loopback_options();
+  o.request_timeout = 300ms;
+  sender s(o);
+  const auto start = std::chrono::steady_clock::now();
+  const auto resp = send_one(s, request_to("/push/slow/t1?ms=3000"));
+  CHECK(resp.status == 0);
+  CHECK(resp.transport_error == 28);  // CURLE_OPERATION_TIMEDOUT
+  CHECK(std::chrono::steady_clock::now() - start < 2s);
+  const auto c = classify(resp, std::chrono::system_clock::now());
+  CHECK(c.kind == outcome::temporary_failure);
+  CHECK(c.reason == "timed out");
+}
+
+TEST_CASE("a connection reset is a transport error") {
+  sender s(loopback_options());
+  const auto resp = send_one(s, request_to("/push/reset/r1"));
+  CHECK(resp.status == 0);
+  CHECK(resp.transport_error != 0);
+  CHECK_FALSE(resp.transport_message.empty());
+  CHECK(classify(resp, std::chrono::system_clock::now()).kind == outcome::temporary_failure);
+  // The next request on a fresh connection works.
+  CHECK(send_one(s, request_to("/push/ok/after-reset")).status == 201);
+}
+
+TEST_CASE("connections are reused") {
+  sink().clear_stats();
+  {
+    sender s(loopback_options());
+    for (int i = 0; i < 50; ++i) REQUIRE(send_one(s, request_to("/push/ok/reuse-seq")).status == 201);
+  }
+  auto st = sink().stats();
+  CHECK(st["paths"]["/push/ok/reuse-seq"]["count"] == 50);
+  // One for the sender, one for this GET /stats.
+  CHECK(st["connections"].get<int>() <= 2);
+
+  sink().clear_stats();
+  {
+    auto o = loopback_options();
+    o.max_connections_per_host = 4;
+    sender s(o);
+    std::atomic<int> ok{0};
+    for (int i = 0; i < 200; ++i) {
+      s.submit(request_to("/push/ok/reuse-par"), [&ok](http_response r) { ok += r.status == 201 ? 1 : 0; });
+    }
+    s.drain();
+    CHECK(ok == 200);
+    CHECK(s.in_flight() == 0);
+  }
+  st = sink().stats();
+  CHECK(st["paths"]["/push/ok/reuse-par"]["count"] == 200);
+  CHECK(st["connections"].get<int>() <= 4 + 1);
+}
+
+TEST_CASE("in-flight requests are bounded; submit blocks for backpressure") {
+  auto o = loopback_options();
+  o.max_in_flight = 8;
+  sender s(o);
+  std::atomic<int> done{0};
+  std::atomic<std::size_t> max_seen{0};
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::thread> producers;
+  for (int t = 0; t < 4; ++t) {
+    producers.emplace_back([&] {
+      for (int i = 0; i < 10; ++i) {
+        s.submit(request_to("/push/slow/bp?ms=100"), [&done](http_response r) { done += r.status == 201 ? 1 : 0; });
+        auto now = s.in_flight();
+        auto seen = max_seen.load();
+        while (now > seen && !max_seen.compare_exchange_weak(seen, now)) {
+        }
+      }
+    });
+  }
+  for (auto& p : producers) p.join();
+  s.drain();
+  CHECK(done == 40);
+  CHECK(max_seen.load() <= 8);
+  // 40 requests of 100 ms, 8 at a time: at least five rounds.
+  CHECK(std::chrono::steady_clock::now() - start >= 450ms);
+}
+
+TEST_CASE("the connect-time guard refuses loopback even for an allowed name") {
+  auto o = loopback_options();
+  o.rules.allowed_hosts = {"localhost"};
+  o.rules.allow_private_addresses = false;
+  const std::string url = "http://localhost:" + std::to_string(sink().port()) + "/push/ok/guard";
+  REQUIRE(check_endpoint(url, o.rules));  // the name itself looks harmless
+  sender s(o);
+  auto req = request_to("/push/ok/guard");
+  req.endpoint = url;
+  const auto resp = send_one(s, req);
+  CHECK(resp.blocked);
+  CHECK(resp.status == 0);
+  CHECK(resp.transport_error == 7);  // CURLE_COULDNT_CONNECT
+  CHECK(classify(resp, std::chrono::system_clock::now()).kind == outcome::rejected);
+  CHECK(sink().count("/push/ok/guard") == 0);
+
+  // The same sender refuses an IP-literal endpoint before connecting at all.
+  const auto literal = send_one(s, request_to("/push/ok/guard"));
+  CHECK(literal.blocked);
+  CHECK(sink().count("/push/ok/guard") == 0);
+}
+
+TEST_CASE("a completion may submit again, even at the in-flight limit") {
+  auto o = loopback_options();
+  o.max_in_flight = 1;
+  sender s(o);
+  auto promise = std::make_shared<std::promise<long>>();
+  auto future = promise->get_future();
+  s.submit(request_to("/push/ok/chain"), [&s, promise](http_response) {
+    s.submit(request_to("/push/ok/chain"), [promise](http_response r) { promise->set_value(r.status); });
+  });
+  REQUIRE(future.wait_for(10s) == std::future_status::ready);
+  CHECK(future.get() == 201);
+  s.drain();
+}
+
+TEST_CASE("a throwing completion does not stop the sender") {
+  sender s(loopback_options());
+  s.submit(request_to("/push/ok/throw"), [](http_response) { throw std::runtime_error("boom"); });
+  s.drain();
+  CHECK(send_one(s, request_to("/push/ok/throw")).status == 201);
+}
+
+TEST_CASE("destruction aborts what does not finish within the grace period") {
+  auto o = loopback_options();
+  o.shutdown_grace = 200ms;
+  std::atomic<int> aborted{0};
+  const auto start = std::chrono::steady_clock::now();
+  {
+    sender s(o);
+    for (int i = 0; i < 3; ++i) {
+      s.submit(request_to("/push/slow/shutdown?ms=5000"), [&aborted](http_response r) {
+        if (r.status == 0 && r.transport_error == 42) ++aborted;  // CURLE_ABORTED_BY_CALLBACK
+      });
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  CHECK(aborted == 3);
+  CHECK(std::chrono::steady_clock::now() - start < 2s);
+}
+
+TEST_CASE("destruction lets quick requests finish") {
+  std::atomic<int> ok{0};
+  {
+    sender s(loopback_options());
+    for (int i = 0; i < 20; ++i) {
+      s.submit(request_to("/push/ok/finish"), [&ok](http_response r) { ok += r.status == 201 ? 1 : 0; });
+    }
+  }
+  CHECK(ok == 20);
+}
