@@ -37,12 +37,17 @@ class content_encryptor {
   /// @brief Encrypts `plaintext` with a fresh ephemeral key pair and random
   /// 16-byte salt into one aes128gcm record (header block included).
   /// @param pad_to pad the plaintext with zeros up to this many bytes (0: no
-  /// padding), which hides the exact message length.
-  /// Errors: `payload_too_large` (field "payload") above max_plaintext_size.
+  /// padding), which hides the exact message length. Values above
+  /// max_plaintext_size are clamped to it, so a body never exceeds max_body_size.
+  /// Errors: `payload_too_large` (field "payload") above max_plaintext_size;
+  /// `invalid_p256dh` if `keys` did not come from parse_subscription_keys and
+  /// hold no curve point; `crypto_error` if OpenSSL itself fails.
   result<bytes> encrypt(const subscription_keys& keys, byte_view plaintext, std::size_t pad_to = 0);
 
   /// @brief Deterministic variant: the ephemeral private key (32 bytes, big
   /// endian scalar) and salt (16 bytes) are given. For test vectors only.
+  /// Errors: as encrypt(), plus `invalid_argument` (field "ephemeral_private_key"
+  /// or "salt") for a scalar outside [1, n-1] or a salt that is not 16 bytes.
   result<bytes> encrypt_with(const subscription_keys& keys, byte_view plaintext, byte_view ephemeral_private_key,
                              byte_view salt, std::size_t pad_to = 0);
 
@@ -56,6 +61,9 @@ class content_encryptor {
 /// own test sink; independent checking is done by an external emulator.
 /// @param ua_private_key the subscription's 32-byte private scalar
 /// @param ua_public_key the subscription's 65-byte public key
+/// Errors: `invalid_body` (malformed header, more than one record, bad keyid,
+/// no delimiter), `decryption_failed` (tag mismatch: wrong keys or tampering),
+/// `invalid_argument` for malformed keys.
 result<bytes> decrypt(byte_view body, byte_view ua_private_key, byte_view ua_public_key, byte_view auth_secret);
 
 }  // namespace webpushd::webpush

@@ -41,6 +41,8 @@ class vapid_key {
   /// @brief The public key in base64url: the browser's `applicationServerKey`.
   std::string public_key_b64url() const;
   /// @brief ES256 signature as JOSE wants it: raw r ‖ s, 64 bytes.
+  /// Throws std::runtime_error only if OpenSSL fails (resource exhaustion);
+  /// the input is never the cause. Safe to call from several threads.
   bytes sign_es256(byte_view message) const;
 
  private:
@@ -61,7 +63,10 @@ result<std::string> audience_of(std::string_view endpoint_url);
 ///
 /// Signing costs a P-256 signature, and Apple asks that tokens be renewed no
 /// more than about once an hour, so tokens are cached per audience and renewed
-/// once less than half their lifetime remains. Thread-safe.
+/// once less than half their lifetime remains (or when the clock has moved
+/// back so far that a cached `exp` lies more than the lifetime ahead).
+/// Thread-safe: lookups share a lock; a renewal signs under an exclusive lock.
+/// The clock must outlive the signer.
 class vapid_signer {
  public:
   /// @brief Longest lifetime push services accept (Apple, Mozilla: 24 h).
@@ -73,7 +78,8 @@ class vapid_signer {
 
   /// @brief `vapid t=<jwt>, k=<public key>` for this audience (cached).
   std::string authorization(std::string_view audience);
-  /// @brief A freshly signed JWT (uncached), expiring at `expires`.
+  /// @brief A freshly signed JWT (uncached), expiring at `expires`. The claims
+  /// are JSON-escaped; throws only as vapid_key::sign_es256 does.
   std::string make_jwt(std::string_view audience, time_point expires) const;
   /// @brief The key's public half in base64url.
   const std::string& public_key_b64url() const { return public_key_b64url_; }
