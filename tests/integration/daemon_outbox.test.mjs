@@ -56,7 +56,7 @@ function outboxStats(dataDir) {
 
 function enqueue(dataDir, subscriptionFile, payload, count) {
   const r = run(webpushctl, ['outbox', 'enqueue', '--data-dir', dataDir, '--subscription', subscriptionFile,
-    '--payload', payload, '--count', String(count), '--ttl', '3600']);
+    '--payload', payload, '--count', String(count), '--ttl', '3600', '--test-endpoint-host', '127.0.0.1']);
   assert.equal(r.status, 0, r.stderr);
 }
 

@@ -75,10 +75,12 @@ export async function startEmulator() {
   const { child, firstLine } = await startChild(process.execPath, [launcher]);
   const { port } = JSON.parse(firstLine);
   const base = `http://127.0.0.1:${port}`;
-  const post = async (route, body) => {
-    const res = await fetch(base + route, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body ?? {}) });
+  const post = async (route, payload) => {
+    const res = await fetch(base + route, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload ?? {}) });
     const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : null };
+    let body = text;  // some answers are plain text ("OK")
+    try { body = text ? JSON.parse(text) : null; } catch { /* keep the text */ }
+    return { status: res.status, body };
   };
   return {
     child,
