@@ -20,7 +20,7 @@ describe('webpushctl send → web-push-testing emulator', () => {
 
   const send = (subscriptionFile, payload, extra = []) =>
     run(webpushctl, ['send', '--key', vapid.keyFile, '--subject', 'mailto:ops@shop.example',
-      '--subscription', subscriptionFile, '--payload', payload, '--insecure', ...extra]);
+      '--subscription', subscriptionFile, '--payload', payload, '--allow-host', '127.0.0.1', '--insecure', ...extra]);
 
   test('payloads in any script arrive intact, byte for byte', async () => {
     const { subscription, clientHash } = await emulator.subscribe(vapid.publicKey);
@@ -65,7 +65,7 @@ describe('webpushctl send → web-push-testing emulator', () => {
     const file = writeJson(dir, 'sub-wrong-key.json', subscription);
     const other = makeVapidKey(tempDir());
     const r = run(webpushctl, ['send', '--key', other.keyFile, '--subject', 'mailto:ops@shop.example',
-      '--subscription', file, '--payload', 'hi', '--insecure']);
+      '--subscription', file, '--payload', 'hi', '--allow-host', '127.0.0.1', '--insecure']);
     assert.equal(r.status, 2, r.stdout + r.stderr);
     assert.match(r.stdout + r.stderr, /400/);
   });
@@ -85,11 +85,11 @@ describe('webpushctl send → web-push-testing emulator', () => {
     assert.deepEqual(await emulator.messages(clientHash), []);
   });
 
-  test('without --insecure a loopback http endpoint is refused before any request', async () => {
+  test('without --insecure a loopback http endpoint is refused before any request, even for an allowed host', async () => {
     const { subscription, clientHash } = await emulator.subscribe(vapid.publicKey);
     const file = writeJson(dir, 'sub-secure.json', subscription);
     const r = run(webpushctl, ['send', '--key', vapid.keyFile, '--subject', 'mailto:ops@shop.example',
-      '--subscription', file, '--payload', 'hi']);
+      '--subscription', file, '--payload', 'hi', '--allow-host', '127.0.0.1']);
     assert.equal(r.status, 1, r.stdout + r.stderr);
     assert.deepEqual(await emulator.messages(clientHash), []);
   });

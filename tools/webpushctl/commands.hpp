@@ -18,12 +18,16 @@ enum exit_code : int {
   exit_temporary = 4,       ///< temporary failure after retries
 };
 
+/// @brief `config check`.
+void add_config_commands(CLI::App& app);
 /// @brief `vapid generate`, `vapid public-key`.
 void add_vapid_commands(CLI::App& app);
 /// @brief `send`: one message to one subscription.
 void add_send_command(CLI::App& app);
 /// @brief `bench encrypt`.
 void add_bench_commands(CLI::App& app);
+/// @brief `bench deliver`: end-to-end delivery to a local sink (call after add_bench_commands).
+void add_bench_deliver_command(CLI::App& app);
 /// @brief `outbox enqueue|list|show`: the daemon's outbox, offline.
 void add_outbox_commands(CLI::App& app);
 

@@ -10,14 +10,20 @@ int main(int argc, char** argv) {
       "Exit codes: 0 ok/accepted, 1 usage or input error, 2 rejected permanently,\n"
       "3 subscription gone (404/410), 4 temporary failure after retries.\n"
       "Run 'webpushctl COMMAND --help' for a command's options.");
+  webpushctl::add_config_commands(app);
   webpushctl::add_vapid_commands(app);
   webpushctl::add_send_command(app);
   webpushctl::add_outbox_commands(app);
   webpushctl::add_bench_commands(app);
+  webpushctl::add_bench_deliver_command(app);
   try {
     app.parse(argc, argv);
+  } catch (const CLI::RuntimeError& e) {
+    // Commands end with a RuntimeError carrying their documented exit code.
+    return e.get_exit_code();
   } catch (const CLI::ParseError& e) {
-    // CLI11 reports --help as a "success" parse error; usage errors map to 1.
+    // CLI11 reports --help as a "success" parse error; its own usage error
+    // codes (100+) all become our documented 1.
     const int rc = app.exit(e);
     return rc == 0 ? 0 : webpushctl::exit_usage;
   }
