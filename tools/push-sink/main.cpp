@@ -23,6 +23,8 @@
 //   GET /healthz        200
 // Start: push-sink [--port 0] [--threads N] [--tls-cert F --tls-key F]
 // It prints {"port":P,"tls":false} on stdout once listening, and stops on SIGINT/SIGTERM.
+// With TLS the line also carries "plain_port": a plain-HTTP listener on the
+// same sink, for reading /stats without a TLS client.
 
 #include <atomic>
 #include <charconv>
@@ -177,7 +179,8 @@ std::string imf_fixdate(std::chrono::system_clock::time_point t) {
 /// @brief The sink's behaviour: a pure-ish function of the request and the per-path count.
 class sink {
  public:
-  explicit sink(std::size_t max_records) : stats_(max_records), started_(sink_clock::now()) {}
+  sink(std::size_t max_records, bool tls)
+      : stats_(max_records), started_(sink_clock::now()), scheme_(tls ? "https://" : "http://") {}
 
   stats& counters() { return stats_; }
 
@@ -271,13 +274,14 @@ class sink {
   response created(const request& req) {
     auto res = make(req, http::status::created);
     const std::string host(req[http::field::host]);
-    res.set(http::field::location, "http://" + (host.empty() ? std::string("127.0.0.1") : host) + "/message/" +
+    res.set(http::field::location, scheme_ + (host.empty() ? std::string("127.0.0.1") : host) + "/message/" +
                                        std::to_string(++messages_));
     return res;
   }
 
   stats stats_;
   sink_clock::time_point started_;
+  std::string scheme_;
   std::atomic<std::uint64_t> messages_{0};
 };
 
@@ -411,13 +415,22 @@ int main(int argc, char** argv) {
       tls->use_private_key_file(opts.tls_key, asio::ssl::context::pem);
     }
     tcp::acceptor acceptor(ioc, {asio::ip::make_address(opts.host), opts.port});
-    sink s(opts.max_records);
+    sink s(opts.max_records, tls.has_value());
 
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code&, int) { ioc.stop(); });
 
     asio::co_spawn(ioc, accept_loop(acceptor, s, tls ? &*tls : nullptr, ioc), asio::detached);
-    std::cout << nlohmann::json{{"port", acceptor.local_endpoint().port()}, {"tls", tls.has_value()}}.dump() << std::endl;
+    nlohmann::json ready{{"port", acceptor.local_endpoint().port()}, {"tls", tls.has_value()}};
+    // With TLS, a second plain-HTTP listener serves the same sink, so tests
+    // and scripts can read /stats without a TLS client.
+    std::optional<tcp::acceptor> plain;
+    if (tls) {
+      plain.emplace(ioc, tcp::endpoint{asio::ip::make_address(opts.host), 0});
+      asio::co_spawn(ioc, accept_loop(*plain, s, nullptr, ioc), asio::detached);
+      ready["plain_port"] = plain->local_endpoint().port();
+    }
+    std::cout << ready.dump() << std::endl;
 
     std::vector<std::thread> workers;
     for (unsigned i = 1; i < opts.threads; ++i) workers.emplace_back([&ioc] { ioc.run(); });

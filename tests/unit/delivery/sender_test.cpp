@@ -2,6 +2,8 @@
 #include "webpushd/delivery/sender.hpp"
 
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <future>
 #include <memory>
 #include <thread>
@@ -39,6 +41,7 @@ push_request request_to(const std::string& path) {
   r.endpoint = sink().url(path);
   r.authorization = "vapid t=eyJ0eXAiOiJKV1QifQ.e30.sig, k=BPublicKey";
   r.body = bytes(120, 0x5a);
+  r.body[10] = 0;  // binary: the length must come from the size, not strlen
   r.ttl_seconds = 60;
   return r;
 }
@@ -281,4 +284,67 @@ TEST_CASE("destruction lets quick requests finish") {
     }
   }
   CHECK(ok == 20);
+}
+
+namespace {
+
+/// A self-signed certificate for 127.0.0.1 in a fresh temporary directory,
+/// made with the openssl command (the test is skipped without it).
+struct tls_files {
+  std::string dir, cert, key;
+  bool ok = false;
+  tls_files() {
+    char tmpl[] = "/tmp/webpushd-tls-XXXXXX";
+    if (!::mkdtemp(tmpl)) return;
+    dir = tmpl;
+    cert = dir + "/cert.pem";
+    key = dir + "/key.pem";
+    const std::string cmd =
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=127.0.0.1"
+        " -addext subjectAltName=IP:127.0.0.1 -keyout " + key + " -out " + cert + " >/dev/null 2>&1";
+    ok = std::system(cmd.c_str()) == 0;
+  }
+  ~tls_files() {
+    if (dir.empty()) return;
+    std::remove(cert.c_str());
+    std::remove(key.c_str());
+    ::rmdir(dir.c_str());
+  }
+};
+
+}  // namespace
+
+TEST_CASE("HTTPS: verified against a given CA file, connections reused; unverifiable certificates fail") {
+  tls_files files;
+  if (!files.ok) {
+    MESSAGE("openssl command unavailable; HTTPS test skipped");
+    return;
+  }
+  test::sink_process tls_sink({"--tls-cert", files.cert, "--tls-key", files.key});
+  const std::string url = "https://127.0.0.1:" + std::to_string(tls_sink.port()) + "/push/ok/tls";
+
+  auto o = loopback_options();
+  o.ca_file = files.cert;
+  {
+    sender s(o);
+    for (int i = 0; i < 10; ++i) {
+      auto req = request_to("/push/ok/tls");
+      req.endpoint = url;
+      const auto resp = send_one(s, req);
+      REQUIRE(resp.status == 201);
+      CHECK(resp.location.rfind("https://", 0) == 0);
+    }
+  }
+  const auto st = tls_sink.stats();
+  CHECK(st["paths"]["/push/ok/tls"]["count"] == 10);
+  CHECK(st["connections"].get<int>() <= 2);
+
+  // Without the CA the certificate cannot be verified: a transport error, never a silent accept.
+  sender strict(loopback_options());
+  auto req = request_to("/push/ok/tls-untrusted");
+  req.endpoint = url;
+  const auto resp = send_one(strict, req);
+  CHECK(resp.status == 0);
+  CHECK(resp.transport_error == 60);  // CURLE_PEER_FAILED_VERIFICATION
+  CHECK(tls_sink.count("/push/ok/tls-untrusted") == 0);
 }

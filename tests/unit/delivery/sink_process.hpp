@@ -63,6 +63,8 @@ class sink_process {
       throw std::runtime_error("push-sink did not report its port");
     }
     port_ = info["port"].get<std::uint16_t>();
+    // A TLS sink serves /stats on a second, plain listener.
+    stats_port_ = info.contains("plain_port") ? info["plain_port"].get<std::uint16_t>() : port_;
   }
   ~sink_process() { stop(); }
   sink_process(const sink_process&) = delete;
@@ -93,7 +95,7 @@ class sink_process {
     if (fd < 0) throw std::runtime_error("socket failed");
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
-    addr.sin_port = htons(port_);
+    addr.sin_port = htons(stats_port_);
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     timeval tv{5, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -132,6 +134,7 @@ class sink_process {
 
   pid_t pid_ = 0;
   std::uint16_t port_ = 0;
+  std::uint16_t stats_port_ = 0;
 };
 
 }  // namespace webpushd::test
