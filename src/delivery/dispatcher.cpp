@@ -154,8 +154,10 @@ void dispatcher::impl::prepare_and_submit(webpush::content_encryptor& encryptor,
   req.authorization = signer.authorization(*audience);
   req.body = std::move(*body);
   // A retried message must not outlive its original TTL: send what is left.
+  // Rounded up, so a first attempt made milliseconds after enqueueing still
+  // carries the TTL it was given.
   if (msg.ttl_seconds > 0) {
-    const auto left = duration_cast<seconds>(msg.expires_at - clk.now()).count();
+    const auto left = std::chrono::ceil<seconds>(msg.expires_at - clk.now()).count();
     req.ttl_seconds = static_cast<std::int32_t>(std::clamp<std::int64_t>(left, 0, msg.ttl_seconds));
   }
   req.urgency = std::move(msg.urgency);
@@ -326,7 +328,9 @@ void dispatcher::impl::run_loop() {
       st.idle = st.outstanding == 0 && st.work.empty() && (!next || !*next || *next.value() > now);
       if (st.idle) st.idle_cv.notify_all();
     }
-    st.loop_cv.wait_until(lk, deadline, [&] { return !st.done.empty() || st.wake || st.stopping; });
+    // stop() sets `wake` too; while stopping, only results or the deadline
+    // end the wait (testing `stopping` here would spin and starve them).
+    st.loop_cv.wait_until(lk, deadline, [&] { return !st.done.empty() || st.wake; });
     st.wake = false;
     st.idle = false;
   }
@@ -370,6 +374,7 @@ void dispatcher::stop(std::chrono::milliseconds grace) {
     std::lock_guard lk(impl_->state->mu);
     impl_->stop_deadline = steady::now() + grace;
     impl_->state->stopping = true;
+    impl_->state->wake = true;
     impl_->state->loop_cv.notify_one();
     impl_->state->work_cv.notify_all();
   }

@@ -1,0 +1,280 @@
+// The outbox dispatcher end to end inside one process: a real SQLite outbox,
+// real encryption and VAPID signing, the real sender, and the project's
+// push-sink child process answering each response class on loopback.
+#include "webpushd/delivery/dispatcher.hpp"
+
+#include <thread>
+
+#include <doctest/doctest.h>
+
+#include "../storage/test_support.hpp"
+#include "sink_process.hpp"
+#include "webpushd/crypto/primitives.hpp"
+
+using namespace webpushd;
+using namespace webpushd::delivery;
+using namespace std::chrono_literals;
+using storage::outbox_state;
+
+namespace {
+
+const test::sink_process& sink() {
+  static test::sink_process instance({"--threads", "2"});
+  return instance;
+}
+
+endpoint_rules loopback_rules() {
+  endpoint_rules r;
+  r.allowed_hosts = {"127.0.0.1"};
+  r.allow_http = true;
+  r.allow_private_addresses = true;
+  return r;
+}
+
+// A world: outbox and subscriptions in a real file, a signer, a sender and a
+// dispatcher wired as the daemon wires them, on the real clock (the sink and
+// the network run in real time).
+struct world {
+  storage::testing::temp_dir dir;
+  storage::database db = storage::testing::open_ok(dir.db_file());
+  std::unique_ptr<storage::outbox_store> outbox = storage::make_sqlite_outbox_store(db);
+  std::unique_ptr<storage::subscription_store> subs = storage::make_sqlite_subscription_store(db);
+  webpushd::system_clock clock;
+  std::unique_ptr<webpush::vapid_signer> signer;
+  std::unique_ptr<sender> network;
+  std::unique_ptr<dispatcher> disp;
+
+  explicit world(retry_policy retry = {}, std::chrono::milliseconds request_timeout = 3000ms) {
+    auto key = webpush::vapid_key::generate();
+    REQUIRE(key.has_value());
+    auto s = webpush::vapid_signer::create(std::move(*key), "mailto:ops@shop.example", clock);
+    REQUIRE(s.has_value());
+    signer = std::move(*s);
+    sender_options so;
+    so.rules = loopback_rules();
+    so.connect_timeout = 1000ms;
+    so.request_timeout = request_timeout;
+    so.shutdown_grace = 500ms;
+    network = std::make_unique<sender>(so);
+    dispatcher_options dopt;
+    dopt.workers = 2;
+    dopt.poll_interval = 20ms;
+    dopt.retry = retry;
+    dopt.rules = loopback_rules();
+    disp = std::make_unique<dispatcher>(dopt, *outbox, *signer, *network, clock);
+  }
+  ~world() {
+    disp->stop(1000ms);
+    disp.reset();
+    network.reset();
+  }
+
+  // A subscription whose endpoint is the sink path, with genuine keys.
+  std::int64_t subscribe(const std::string& path) {
+    auto ua = webpush::vapid_key::generate();  // any valid P-256 point will do as p256dh
+    REQUIRE(ua.has_value());
+    const auto id = subs->upsert(sink().url(path), ua->public_key_b64url(),
+                                 base64url_encode(crypto::random_bytes(16)), clock.now());
+    REQUIRE(id.has_value());
+    return *id;
+  }
+
+  std::vector<std::int64_t> enqueue(std::int64_t subscription_id, int count = 1, std::int32_t ttl = 3600) {
+    std::vector<storage::new_outbox_message> msgs;
+    for (int i = 0; i < count; ++i) {
+      storage::new_outbox_message m;
+      m.subscription_id = subscription_id;
+      m.payload = bytes(200, 'x');
+      m.ttl_seconds = ttl;
+      m.source = "test";
+      msgs.push_back(m);
+    }
+    auto ids = outbox->enqueue(msgs, clock.now());
+    REQUIRE(ids.has_value());
+    return *ids;
+  }
+
+  storage::outbox_row row(std::int64_t id) {
+    auto r = outbox->get(id);
+    REQUIRE(r.has_value());
+    REQUIRE(r->has_value());
+    return **r;
+  }
+
+  // Waits (bounded) until nothing is queued or in flight.
+  void run_until_settled(std::chrono::milliseconds limit = 15s) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto c = outbox->counts();
+      REQUIRE(c.has_value());
+      if (c->queued == 0 && c->sending == 0) return;
+      std::this_thread::sleep_for(20ms);
+    }
+    FAIL("the outbox did not settle in time");
+  }
+};
+
+}  // namespace
+
+TEST_CASE("every response class ends in the right outbox state") {
+  retry_policy retry;
+  retry.max_attempts = 3;
+  retry.base = 50ms;
+  retry.cap = 200ms;
+  world w(retry);
+  const auto ok = w.enqueue(w.subscribe("/push/ok/d1")).at(0);
+  const auto gone = w.enqueue(w.subscribe("/push/gone/d1")).at(0);
+  const auto large = w.enqueue(w.subscribe("/push/toolarge/d1")).at(0);
+  const auto unauthorized = w.enqueue(w.subscribe("/push/unauthorized/d1")).at(0);
+  const auto flaky = w.enqueue(w.subscribe("/push/error/d1?times=2")).at(0);
+  const auto down = w.enqueue(w.subscribe("/push/error/d2")).at(0);
+  const auto reset = w.enqueue(w.subscribe("/push/reset/d1")).at(0);
+  REQUIRE(w.disp->start().has_value());
+  w.run_until_settled();
+
+  const auto r_ok = w.row(ok);
+  CHECK(r_ok.state == outbox_state::sent);
+  CHECK(r_ok.last_status == 201);
+  CHECK(r_ok.location.rfind(sink().url("/message/"), 0) == 0);
+  CHECK(r_ok.attempts == 1);
+
+  const auto r_gone = w.row(gone);
+  CHECK(r_gone.state == outbox_state::gone);
+  CHECK(r_gone.last_status == 410);
+  const auto sub = w.subs->find(r_gone.subscription_id);
+  REQUIRE(sub.has_value());
+  CHECK((*sub)->state == storage::subscription_state::gone);
+
+  const auto r_large = w.row(large);
+  CHECK(r_large.state == outbox_state::failed);
+  CHECK(r_large.last_status == 413);
+  CHECK(r_large.last_reason.find("4096") != std::string::npos);
+
+  const auto r_unauth = w.row(unauthorized);
+  CHECK(r_unauth.state == outbox_state::failed);
+  CHECK(r_unauth.last_status == 401);
+  CHECK(r_unauth.last_reason.find("VAPID") != std::string::npos);  // the body is kept for diagnosis
+
+  const auto r_flaky = w.row(flaky);  // 503, 503, then 201
+  CHECK(r_flaky.state == outbox_state::sent);
+  CHECK(r_flaky.attempts == 3);
+  CHECK(sink().count("/push/error/d1") == 3);
+
+  const auto r_down = w.row(down);  // always 503: dead after max_attempts, with the reason
+  CHECK(r_down.state == outbox_state::dead);
+  CHECK(r_down.attempts == 3);
+  CHECK(r_down.last_reason.find("gave up after 3 attempts") != std::string::npos);
+  CHECK(sink().count("/push/error/d2") == 3);
+
+  const auto r_reset = w.row(reset);  // connection reset every time: retried, then dead
+  CHECK(r_reset.state == outbox_state::dead);
+  CHECK(r_reset.attempts == 3);
+
+  const auto c = w.disp->counters();
+  CHECK(c.sent == 2);
+  CHECK(c.dead == 2);
+}
+
+TEST_CASE("429 waits exactly Retry-After before the next attempt") {
+  retry_policy retry;
+  retry.base = 10ms;  // the back-off alone would retry at once
+  world w(retry);
+  const auto id = w.enqueue(w.subscribe("/push/ratelimit/d3?after=1&times=1")).at(0);
+  REQUIRE(w.disp->start().has_value());
+  w.run_until_settled();
+  CHECK(w.row(id).state == outbox_state::sent);
+  const auto recs = sink().records("/push/ratelimit/d3");
+  REQUIRE(recs.size() == 2);
+  const auto gap_us = recs[1]["since_start_us"].get<std::int64_t>() - recs[0]["since_start_us"].get<std::int64_t>();
+  CHECK(gap_us >= 1'000'000);
+  CHECK(gap_us < 3'000'000);
+}
+
+TEST_CASE("a retry that would land after the TTL expires the message instead") {
+  retry_policy retry;
+  retry.base = 3000ms;
+  retry.jitter = 0;
+  world w(retry);
+  const auto id = w.enqueue(w.subscribe("/push/error/d4"), 1, /*ttl=*/2).at(0);
+  REQUIRE(w.disp->start().has_value());
+  w.run_until_settled();
+  const auto r = w.row(id);
+  CHECK(r.state == outbox_state::expired);
+  CHECK(r.last_reason.find("TTL") != std::string::npos);
+  CHECK(sink().count("/push/error/d4") == 1);
+}
+
+TEST_CASE("a retried message carries only what is left of its TTL") {
+  retry_policy retry;
+  retry.base = 1500ms;
+  retry.jitter = 0;
+  world w(retry);
+  w.enqueue(w.subscribe("/push/error/d5?times=1"), 1, /*ttl=*/60);
+  REQUIRE(w.disp->start().has_value());
+  w.run_until_settled();
+  const auto recs = sink().records("/push/error/d5");
+  REQUIRE(recs.size() == 2);
+  CHECK(recs[0]["ttl"] == "60");
+  const int second = std::stoi(recs[1]["ttl"].get<std::string>());
+  CHECK(second >= 57);
+  CHECK(second <= 59);
+}
+
+TEST_CASE("a 410 finishes the subscription's other queued messages without more requests") {
+  world w;
+  const auto sub = w.subscribe("/push/gone/d6");
+  const auto first = w.enqueue(sub).at(0);
+  // Due later, so they are still queued when the 410 is recorded.
+  std::vector<storage::new_outbox_message> later(19);
+  for (auto& m : later) {
+    m.subscription_id = sub;
+    m.payload = bytes(10, 'y');
+    m.not_before = w.clock.now() + 1s;
+  }
+  const auto ids = w.outbox->enqueue(later, w.clock.now());
+  REQUIRE(ids.has_value());
+  REQUIRE(w.disp->start().has_value());
+  w.run_until_settled();
+  CHECK(w.row(first).state == outbox_state::gone);
+  for (const auto id : *ids) CHECK(w.row(id).state == outbox_state::gone);
+  CHECK(sink().count("/push/gone/d6") == 1);
+}
+
+TEST_CASE("stop() lets requests in flight finish and records them; nothing is left claimed") {
+  world w;
+  const auto ids = w.enqueue(w.subscribe("/push/slow/d7?ms=300"), 10);
+  REQUIRE(w.disp->start().has_value());
+  std::this_thread::sleep_for(100ms);  // the first requests are in flight
+  w.disp->stop(5000ms);
+  auto c = w.outbox->counts();
+  REQUIRE(c.has_value());
+  CHECK(c->sending == 0);
+  CHECK(c->sent + c->queued == 10);
+  CHECK(c->sent >= 1);
+}
+
+TEST_CASE("messages left claimed by a crash are sent after the next start") {
+  world w;
+  const auto ids = w.enqueue(w.subscribe("/push/ok/d8"), 5);
+  // What a crash leaves behind: claimed, never recorded.
+  auto claimed = w.outbox->claim_due(w.clock.now(), 5);
+  REQUIRE(claimed.has_value());
+  REQUIRE(claimed->size() == 5);
+  REQUIRE(w.disp->start().has_value());  // requeues, then delivers
+  w.run_until_settled();
+  for (const auto id : ids) CHECK(w.row(id).state == outbox_state::sent);
+}
+
+TEST_CASE("an endpoint the rules no longer allow is failed at send time, without a request") {
+  world w;
+  // Stored while allowed (e.g. before a config change): the subscription
+  // store does not judge endpoints, the dispatcher does, at send time.
+  const auto sub = w.subs->upsert("http://10.0.0.1/push/ok/d9", "BAAA", "AAAA", w.clock.now());
+  REQUIRE(sub.has_value());
+  const auto id = w.enqueue(*sub).at(0);
+  REQUIRE(w.disp->start().has_value());
+  w.run_until_settled();
+  const auto r = w.row(id);
+  CHECK(r.state == outbox_state::failed);
+  CHECK_FALSE(r.last_status.has_value());
+}
