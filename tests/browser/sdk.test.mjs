@@ -221,6 +221,24 @@ function sdkSuite(name, startApi, skip) {
       assert.equal(await api.endpoint(before.id, before.token), endpoint);
     });
 
+    test('an endpoint changed without pushsubscriptionchange (Chrome never fires it) is sent at the next page view', async () => {
+      const before = await stored();
+      const worker = context.serviceWorkers().find((w) => w.url().startsWith(`${shop.origin}/webpushd-sw.js`));
+      const endpoint = await worker.evaluate(async () => {
+        const old = await self.registration.pushManager.getSubscription();
+        await old.unsubscribe();
+        const sub = await self.registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: old.options.applicationServerKey });
+        return sub.endpoint;
+      });
+      assert.notEqual(endpoint, before.endpoint);
+      await page.reload();
+      const state = await page.evaluate(() => window.push.ready);
+      assert.equal(state.subscribed, true);
+      assert.equal(state.id, before.id, 'same identity');
+      assert.equal((await stored()).endpoint, endpoint);
+      assert.equal(await api.endpoint(before.id, before.token), endpoint);
+    });
+
     test('setConsent and identify use the subscriber token', async () => {
       const state = await page.evaluate(() => window.push.setConsent(['cart', 'promotions']));
       assert.deepEqual(state.categories, ['cart', 'promotions']);

@@ -44,17 +44,14 @@
 
   // Minimal, scoped CSS; no external assets. Motion only when the user has
   // not asked for less of it.
-  const CSS = `
-.wpd-prompt{position:fixed;z-index:2147483000;inset:auto 16px 16px auto;max-width:360px;box-sizing:border-box;
- padding:16px 18px;background:#fff;color:#1a1a1a;border:1px solid #d0d0d0;border-radius:10px;
- box-shadow:0 6px 24px rgba(0,0,0,.18);font:15px/1.4 system-ui,-apple-system,Segoe UI,Roboto,sans-serif}
-.wpd-prompt h2{margin:0 0 6px;font-size:17px}.wpd-prompt p{margin:0 0 10px}
-.wpd-prompt label{display:flex;gap:8px;align-items:flex-start;margin:8px 0;cursor:pointer}
-.wpd-prompt input{margin-top:3px;width:18px;height:18px;flex:none}
-.wpd-prompt small{display:block;color:#555}.wpd-prompt .wpd-err{color:#b00020;min-height:1em;margin:4px 0 0}
-.wpd-prompt .wpd-btns{display:flex;gap:8px;justify-content:flex-end;margin-top:12px}
-.wpd-prompt button{font:inherit;padding:7px 14px;border-radius:6px;border:1px solid #767676;background:#fff;color:#1a1a1a;cursor:pointer}
-.wpd-prompt button.wpd-allow{background:#1a56db;border-color:#1a56db;color:#fff}
+  const CSS = `.wpd-prompt{position:fixed;z-index:2147483000;right:16px;bottom:16px;box-sizing:border-box;
+max-width:min(380px,calc(100vw - 32px));padding:16px 18px;
+background:#fff;color:#1a1a1a;border:1px solid #ccc;border-radius:10px;box-shadow:0 6px 24px #0003;font:15px/1.4 system-ui,sans-serif}
+.wpd-prompt h2{margin:0 0 6px;font-size:17px}.wpd-prompt p{margin:0 0 8px}.wpd-prompt small{display:block;color:#555}
+.wpd-prompt label{display:flex;gap:8px;margin:8px 0}.wpd-prompt input{margin-top:3px;width:18px;height:18px;flex:none}
+.wpd-err{color:#b00020}.wpd-btns{display:flex;gap:8px;justify-content:flex-end}
+.wpd-prompt button{font:inherit;padding:7px 14px;border-radius:6px;border:1px solid #767676;background:#fff;color:inherit}
+.wpd-prompt .wpd-allow{background:#1a56db;border-color:#1a56db;color:#fff}
 .wpd-prompt :focus-visible{outline:3px solid #f5a623;outline-offset:2px}
 @media (prefers-reduced-motion:no-preference){.wpd-prompt{animation:wpd-in .2s ease-out}}
 @keyframes wpd-in{from{opacity:0;transform:translateY(12px)}}`;
@@ -62,11 +59,6 @@
   function b64urlToBytes(s) {
     const bin = atob(s.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (s.length % 4)) % 4));
     return Uint8Array.from(bin, (c) => c.charCodeAt(0));
-  }
-
-  function sameBytes(buffer, bytes) {
-    const a = new Uint8Array(buffer || []);
-    return a.length === bytes.length && a.every((v, i) => v === bytes[i]);
   }
 
   function supported() {
@@ -108,19 +100,21 @@
     // One place for HTTP: JSON in, JSON out, errors as Error with .status and
     // .code from the daemon's {"error":{…}} body.
     async function call(method, path, body, auth) {
-      const headers = {};
-      if (body !== undefined) headers['Content-Type'] = 'application/json';
+      const headers = body ? { 'Content-Type': 'application/json' } : {};
       if (auth) headers.Authorization = 'Subscriber ' + saved.token;
-      const res = await fetch(api + path, { method: method, headers: headers, credentials: 'omit', mode: 'cors',
-        body: body === undefined ? undefined : JSON.stringify(body) });
+      const res = await fetch(api + path, { method: method, headers: headers, credentials: 'omit',
+        body: body ? JSON.stringify(body) : undefined });
       const data = res.status === 204 ? null : await res.json().catch(() => null);
-      if (!res.ok) {
-        const err = new Error((data && data.error && data.error.message) || method + ' ' + path + ': ' + res.status);
-        err.status = res.status;
-        err.code = data && data.error ? data.error.code : 'http_' + res.status;
-        throw err;
-      }
-      return data;
+      if (res.ok) return data;
+      const e = (data && data.error) || {};
+      throw Object.assign(new Error(e.message || method + ' ' + path + ': ' + res.status),
+        { status: res.status, code: e.code || 'http_' + res.status });
+    }
+
+    // Calls on this browser's own subscription (Subscriber token).
+    function mine(method, suffix, body) {
+      if (!saved) return Promise.reject(new Error('webpushd: not subscribed'));
+      return call(method, '/v1/subscriptions/' + encodeURIComponent(saved.id) + suffix, body, true);
     }
 
     function categories() {
@@ -157,7 +151,14 @@
         const stored = await idb('readonly', (s) => s.get(KEY));
         saved = stored && stored.api === api ? stored : null;
         const sub = saved && Notification.permission === 'granted' ? await browserSubscription() : null;
-        subscribed = !!(sub && saved);
+        subscribed = !!sub;
+        if (sub && sub.endpoint !== saved.endpoint) {
+          // The browser changed the endpoint without a pushsubscriptionchange
+          // (Chrome never fires it): tell the daemon from here; retried next page view.
+          const j = sub.toJSON();
+          await mine('PUT', '/endpoint', { subscription: { endpoint: j.endpoint, keys: j.keys } })
+            .then(() => save(Object.assign({}, saved, { endpoint: j.endpoint })), () => {});
+        }
         // Re-registering keeps the worker script up to date (it is served no-cache).
         if (subscribed) registration().catch(() => {});
       } catch (e) { saved = null; subscribed = false; }
@@ -178,7 +179,8 @@
       const serverKey = b64urlToBytes(key.publicKey);
       let sub = await reg.pushManager.getSubscription();
       // A subscription made for another key (a previous daemon) cannot be reused.
-      if (sub && sub.options && sub.options.applicationServerKey && !sameBytes(sub.options.applicationServerKey, serverKey)) {
+      const oldKey = sub && sub.options && sub.options.applicationServerKey;
+      if (oldKey && String(new Uint8Array(oldKey)) !== String(serverKey)) {
         await sub.unsubscribe();
         sub = null;
       }
@@ -198,10 +200,8 @@
 
     async function setConsent(chosen) {
       await ready;
-      if (!saved) throw new Error('webpushd: not subscribed');
       const cat = await categories();
-      const r = await call('PUT', '/v1/subscriptions/' + encodeURIComponent(saved.id) + '/consent',
-        { categories: chosen, text_version: cat.text_version, source_url: location.href }, true);
+      const r = await mine('PUT', '/consent', { categories: chosen, text_version: cat.text_version, source_url: location.href });
       await save(Object.assign({}, saved, { categories: r.categories || chosen, text_version: cat.text_version }));
       changed();
       return state();
@@ -209,9 +209,7 @@
 
     async function identify(customerId, signature) {
       await ready;
-      if (!saved) throw new Error('webpushd: not subscribed');
-      return call('POST', '/v1/subscriptions/' + encodeURIComponent(saved.id) + '/identify',
-        { customer_id: String(customerId), signature: signature }, true);
+      return mine('POST', '/identify', { customer_id: String(customerId), signature: signature });
     }
 
     async function unsubscribe() {
@@ -219,10 +217,7 @@
       if (!ok) return state();
       // The daemon first: once it has recorded the withdrawal nothing more is
       // sent, even if the browser side fails below. 401/404: already gone.
-      if (saved) {
-        await call('DELETE', '/v1/subscriptions/' + encodeURIComponent(saved.id), undefined, true)
-          .catch((e) => { if (e.status !== 401 && e.status !== 404) throw e; });
-      }
+      if (saved) await mine('DELETE', '').catch((e) => { if (e.status !== 401 && e.status !== 404) throw e; });
       const sub = await browserSubscription();
       if (sub) await sub.unsubscribe();
       await save(null);
