@@ -137,7 +137,11 @@ result<void> database::check() {
 sqlite3* database::handle() const noexcept { return db_.get(); }
 
 transaction::transaction(database& db) : db_(db) {
-  if (auto r = detail::exec(db_.handle(), "BEGIN IMMEDIATE"); r) {
+  // Inside a transaction someone else opened (a write_queue batch), nest as a
+  // savepoint: a store's method then stays atomic on its own and can still be
+  // one step of a larger group commit.
+  nested_ = sqlite3_get_autocommit(db_.handle()) == 0;
+  if (auto r = detail::exec(db_.handle(), nested_ ? "SAVEPOINT webpushd_tx" : "BEGIN IMMEDIATE"); r) {
     active_ = true;
   } else {
     begin_error_ = std::move(r.error());
@@ -148,7 +152,10 @@ transaction::~transaction() {
   // Some failures (e.g. SQLITE_FULL) already rolled back; only roll back a
   // transaction SQLite still considers open.
   if (active_ && sqlite3_get_autocommit(db_.handle()) == 0) {
-    sqlite3_exec(db_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+    // A savepoint is rolled back and then released: ROLLBACK TO alone would
+    // leave it on the stack, and the outer transaction must go on.
+    sqlite3_exec(db_.handle(), nested_ ? "ROLLBACK TO webpushd_tx; RELEASE webpushd_tx" : "ROLLBACK", nullptr,
+                 nullptr, nullptr);
   }
 }
 
@@ -162,7 +169,7 @@ result<void> transaction::commit() {
     if (!begin_error_.code.empty()) return begun();
     return fail("storage_error", "transaction already committed");
   }
-  auto r = detail::exec(db_.handle(), "COMMIT");
+  auto r = detail::exec(db_.handle(), nested_ ? "RELEASE webpushd_tx" : "COMMIT");
   if (!r) return r;  // still active: the destructor rolls back
   active_ = false;
   return {};

@@ -62,8 +62,73 @@ CREATE INDEX outbox_inflight ON outbox (id) WHERE state = 'sending';
 CREATE INDEX outbox_subscription ON outbox (subscription_id);
 )sql";
 
+// v2: subscribers and consent. Subscriptions become subscribers (a public
+// id, a token hash, a customer link, time zone, locale, consent); granted
+// categories live in their own table so the send-time check is one primary
+// key lookup (and "everyone who granted X" is an index scan); the consent
+// ledger is append-only, enforced by triggers as well as by the code; outbox
+// messages carry the category they are sent under (NULL: an operator's
+// one-off, which needs no marketing consent).
+//
+// Columns added by ALTER TABLE cannot carry UNIQUE, so public_id's
+// uniqueness is a unique index (several NULLs are allowed: rows made by v1
+// tools get their public id when a browser first subscribes with them).
+constexpr std::string_view v2_subscribers_and_consent = R"sql(
+ALTER TABLE subscriptions ADD COLUMN public_id            TEXT;
+ALTER TABLE subscriptions ADD COLUMN token_hash           BLOB;
+ALTER TABLE subscriptions ADD COLUMN customer_id          TEXT;
+ALTER TABLE subscriptions ADD COLUMN timezone             TEXT;
+ALTER TABLE subscriptions ADD COLUMN locale               TEXT;
+ALTER TABLE subscriptions ADD COLUMN consent_text_version TEXT;
+ALTER TABLE subscriptions ADD COLUMN replaced_by          INTEGER REFERENCES subscriptions (id);
+ALTER TABLE subscriptions ADD COLUMN last_seen_at         INTEGER;
+
+CREATE UNIQUE INDEX subscriptions_public_id ON subscriptions (public_id);
+CREATE INDEX subscriptions_customer ON subscriptions (customer_id) WHERE customer_id IS NOT NULL;
+
+CREATE TABLE subscription_categories (
+  subscription_id INTEGER NOT NULL REFERENCES subscriptions (id) ON DELETE CASCADE,
+  category        TEXT    NOT NULL,
+  granted_at      INTEGER NOT NULL,
+  PRIMARY KEY (subscription_id, category)
+) STRICT, WITHOUT ROWID;
+
+CREATE INDEX subscription_categories_by_category ON subscription_categories (category, subscription_id);
+
+CREATE TABLE consent_ledger (
+  seq                    INTEGER PRIMARY KEY,
+  subscription_public_id TEXT    NOT NULL,
+  at                     INTEGER NOT NULL,
+  action                 TEXT    NOT NULL
+                                 CHECK (action IN ('grant', 'change', 'withdraw', 'unsubscribe', 'erase',
+                                                   'resubscribe')),
+  categories_before      TEXT    NOT NULL,
+  categories_after       TEXT    NOT NULL,
+  source                 TEXT    NOT NULL,
+  text_version           TEXT    NOT NULL,
+  ip_truncated           TEXT    NOT NULL,
+  prev_hash              BLOB    NOT NULL CHECK (length(prev_hash) = 32),
+  hash                   BLOB    NOT NULL CHECK (length(hash) = 32)
+) STRICT;
+
+CREATE INDEX consent_ledger_subscription ON consent_ledger (subscription_public_id, seq);
+
+CREATE TRIGGER consent_ledger_no_update BEFORE UPDATE ON consent_ledger
+BEGIN
+  SELECT RAISE(ABORT, 'consent_ledger is append-only');
+END;
+
+CREATE TRIGGER consent_ledger_no_delete BEFORE DELETE ON consent_ledger
+BEGIN
+  SELECT RAISE(ABORT, 'consent_ledger is append-only');
+END;
+
+ALTER TABLE outbox ADD COLUMN category TEXT;
+)sql";
+
 constexpr std::array all_migrations{
     migration{1, v1_subscriptions_and_outbox},
+    migration{2, v2_subscribers_and_consent},
 };
 
 }  // namespace

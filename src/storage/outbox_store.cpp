@@ -16,7 +16,8 @@ bool valid_urgency(std::string_view u) { return u == "very-low" || u == "low" ||
 // Columns of an outbox_row, in the order read_row expects.
 constexpr std::string_view row_columns = R"sql(
     id, subscription_id, state, attempts, last_status, last_reason, location, source, created_at,
-    next_attempt_at, finished_at, ttl_seconds, urgency, topic, expires_at, claimed_at, length(payload))sql";
+    next_attempt_at, finished_at, ttl_seconds, urgency, topic, expires_at, claimed_at, length(payload),
+    category)sql";
 
 result<outbox_row> read_row(const detail::statement& s) {
   outbox_row row;
@@ -39,6 +40,7 @@ result<outbox_row> read_row(const detail::statement& s) {
   row.expires_at = from_unix_millis(s.column_int(14));
   if (const auto claimed = s.column_optional_int(15)) row.claimed_at = from_unix_millis(*claimed);
   row.payload_size = static_cast<std::size_t>(s.column_int(16));
+  row.category = s.column_text(17);
   return row;
 }
 
@@ -46,6 +48,15 @@ result<outbox_row> read_row(const detail::statement& s) {
 struct candidate {
   outbox_message message;
   bool subscription_active = false;
+  bool unsubscribed = false;      // gone because the subscriber asked
+  bool category_granted = false;  // no category, or one the subscriber grants
+};
+
+// What claim_due does with a due message that must not be sent: the state
+// and reason it is finished with; nullopt means "claim it".
+struct finish_as {
+  const char* state;
+  std::string_view reason;
 };
 
 // ttl 0 is "now or never": its first attempt is always made, only a retry
@@ -53,6 +64,32 @@ struct candidate {
 bool is_expired(const outbox_message& m, std::int64_t now_ms) {
   if (m.ttl_seconds == 0 && m.attempts == 0) return false;
   return now_ms > unix_millis(m.expires_at);
+}
+
+std::optional<finish_as> send_time_verdict(const candidate& c, std::int64_t now_ms) {
+  if (!c.subscription_active) {
+    if (c.unsubscribed) return finish_as{"cancelled", unsubscribed_reason};
+    return finish_as{"gone", subscription_gone_reason};
+  }
+  if (!c.category_granted) return finish_as{"cancelled", consent_withdrawn_reason};
+  if (is_expired(c.message, now_ms)) return finish_as{"expired", ttl_expired_reason};
+  return std::nullopt;
+}
+
+// Reads every row of a statement selecting row_columns (then the payload,
+// when `with_payload`).
+result<std::vector<outbox_row>> read_rows(detail::statement& stmt, bool with_payload) {
+  std::vector<outbox_row> rows;
+  for (;;) {
+    auto row = stmt.step();
+    if (!row) return tl::unexpected(std::move(row.error()));
+    if (!*row) break;
+    auto out = read_row(stmt);
+    if (!out) return tl::unexpected(std::move(out.error()));
+    if (with_payload) out->payload = stmt.column_blob(18);
+    rows.push_back(std::move(*out));
+  }
+  return rows;
 }
 
 std::string gone_reason_for(const attempt_result& r) {
@@ -85,10 +122,13 @@ class sqlite_outbox_store final : public outbox_store {
     if (auto r = tx.begun(); !r) return tl::unexpected(std::move(r.error()));
     auto check = detail::statement::prepare(db_.handle(), "SELECT state FROM subscriptions WHERE id = ?1");
     if (!check) return tl::unexpected(std::move(check.error()));
+    auto granted = detail::statement::prepare(
+        db_.handle(), "SELECT 1 FROM subscription_categories WHERE subscription_id = ?1 AND category = ?2");
+    if (!granted) return tl::unexpected(std::move(granted.error()));
     auto insert = detail::statement::prepare(db_.handle(), R"sql(
         INSERT INTO outbox (subscription_id, payload, ttl_seconds, urgency, topic, source, state, attempts,
-                            created_at, next_attempt_at, expires_at)
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', 0, ?7, ?8, ?9)
+                            created_at, next_attempt_at, expires_at, category)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', 0, ?7, ?8, ?9, ?10)
         RETURNING id)sql");
     if (!insert) return tl::unexpected(std::move(insert.error()));
 
@@ -110,6 +150,17 @@ class sqlite_outbox_store final : public outbox_store {
         }
         known_active = m.subscription_id;
       }
+      if (!m.category.empty()) {
+        granted->reset();
+        auto row = granted->bind_int(1, m.subscription_id).bind_text(2, m.category).step();
+        if (!row) return tl::unexpected(std::move(row.error()));
+        if (!*row) {
+          return fail("consent_missing",
+                      "message " + std::to_string(i) + ": subscription " + std::to_string(m.subscription_id) +
+                          " does not grant category '" + m.category + "'",
+                      "category");
+        }
+      }
       insert->reset();
       insert->bind_int(1, m.subscription_id)
           .bind_blob(2, m.payload)
@@ -119,7 +170,8 @@ class sqlite_outbox_store final : public outbox_store {
           .bind_text(6, m.source)
           .bind_int(7, now_ms)
           .bind_int(8, m.not_before ? unix_millis(*m.not_before) : now_ms)
-          .bind_int(9, now_ms + std::int64_t{m.ttl_seconds} * 1000);
+          .bind_int(9, now_ms + std::int64_t{m.ttl_seconds} * 1000)
+          .bind_text_or_null(10, m.category);
       auto row = insert->step();
       if (!row) return tl::unexpected(std::move(row.error()));
       if (!*row) return fail("storage_error", "insert returned no id");
@@ -141,7 +193,11 @@ class sqlite_outbox_store final : public outbox_store {
     if (auto r = tx.begun(); !r) return tl::unexpected(std::move(r.error()));
     auto select = detail::statement::prepare(db_.handle(), R"sql(
         SELECT o.id, o.subscription_id, s.state = 'active', s.endpoint, s.p256dh, s.auth, o.payload,
-               o.ttl_seconds, o.urgency, o.topic, o.attempts, o.created_at, o.expires_at
+               o.ttl_seconds, o.urgency, o.topic, o.attempts, o.created_at, o.expires_at, o.category,
+               s.state = 'gone' AND s.gone_reason IS ?3,
+               o.category IS NULL OR EXISTS (SELECT 1 FROM subscription_categories c
+                                             WHERE c.subscription_id = o.subscription_id
+                                               AND c.category = o.category)
         FROM outbox o JOIN subscriptions s ON s.id = o.subscription_id
         WHERE o.state = 'queued' AND o.next_attempt_at <= ?1
         ORDER BY o.next_attempt_at, o.id
@@ -162,7 +218,7 @@ class sqlite_outbox_store final : public outbox_store {
       const std::size_t wanted = limit - claimed.size();
       std::vector<candidate> batch;
       select->reset();
-      select->bind_int(1, now_ms).bind_int(2, static_cast<std::int64_t>(wanted));
+      select->bind_int(1, now_ms).bind_int(2, static_cast<std::int64_t>(wanted)).bind_text(3, unsubscribed_reason);
       // Read the whole batch before updating: changing rows under a running
       // SELECT on the same table is not something to rely on.
       for (;;) {
@@ -183,19 +239,24 @@ class sqlite_outbox_store final : public outbox_store {
         c.message.attempts = static_cast<std::int32_t>(select->column_int(10));
         c.message.created_at = from_unix_millis(select->column_int(11));
         c.message.expires_at = from_unix_millis(select->column_int(12));
+        c.message.category = select->column_text(13);
+        c.unsubscribed = select->column_int(14) != 0;
+        c.category_granted = select->column_int(15) != 0;
         batch.push_back(std::move(c));
       }
       select->reset();  // ends the read before the updates
 
       bool finished_any = false;
       for (auto& c : batch) {
-        if (!c.subscription_active || is_expired(c.message, now_ms)) {
-          const bool gone = !c.subscription_active;
+        // Consent is checked here, at send time, under the same write lock as
+        // the claim: a withdrawal committed before this transaction began is
+        // always seen, however long ago the message was enqueued.
+        if (const auto verdict = send_time_verdict(c, now_ms)) {
           finish->reset();
           finish->bind_int(1, c.message.id)
-              .bind_text(2, gone ? "gone" : "expired")
+              .bind_text(2, verdict->state)
               .bind_int(3, now_ms)
-              .bind_text(4, gone ? subscription_gone_reason : ttl_expired_reason);
+              .bind_text(4, verdict->reason);
           if (auto r = finish->run(); !r) return tl::unexpected(std::move(r.error()));
           finished_any = true;
           continue;
@@ -329,16 +390,16 @@ class sqlite_outbox_store final : public outbox_store {
       stmt->bind_null(1);
     }
     stmt->bind_int(2, static_cast<std::int64_t>(limit));
-    std::vector<outbox_row> rows;
-    for (;;) {
-      auto row = stmt->step();
-      if (!row) return tl::unexpected(std::move(row.error()));
-      if (!*row) break;
-      auto out = read_row(*stmt);
-      if (!out) return tl::unexpected(std::move(out.error()));
-      rows.push_back(std::move(*out));
-    }
-    return rows;
+    return read_rows(*stmt, false);
+  }
+
+  result<std::vector<outbox_row>> list_for_subscription(std::int64_t subscription_id) override {
+    auto stmt = detail::statement::prepare(
+        db_.handle(), "SELECT " + std::string{row_columns} +
+                          ", payload FROM outbox WHERE subscription_id = ?1 ORDER BY id");
+    if (!stmt) return tl::unexpected(std::move(stmt.error()));
+    stmt->bind_int(1, subscription_id);
+    return read_rows(*stmt, true);
   }
 
  private:
@@ -357,6 +418,10 @@ std::optional<outbox_state> parse_outbox_state(std::string_view text) noexcept {
 }
 
 result<std::vector<outbox_row>> outbox_store::list(std::optional<outbox_state>, std::size_t) {
+  return fail("not_supported", "this outbox backend cannot list messages");
+}
+
+result<std::vector<outbox_row>> outbox_store::list_for_subscription(std::int64_t) {
   return fail("not_supported", "this outbox backend cannot list messages");
 }
 

@@ -37,16 +37,16 @@ result<bool> mark_subscription_gone(sqlite3* db, std::int64_t id, std::string_vi
   return true;
 }
 
-}  // namespace detail
-
-namespace {
-
-std::optional<subscription_state> parse_state(std::string_view text) {
+std::optional<subscription_state> parse_subscription_state(std::string_view text) noexcept {
   if (text == "active") return subscription_state::active;
   if (text == "gone") return subscription_state::gone;
   if (text == "erased") return subscription_state::erased;
   return std::nullopt;
 }
+
+}  // namespace detail
+
+namespace {
 
 class sqlite_subscription_store final : public subscription_store {
  public:
@@ -90,7 +90,7 @@ class sqlite_subscription_store final : public subscription_store {
     rec.endpoint = stmt->column_text(1);
     rec.p256dh = stmt->column_text(2);
     rec.auth = stmt->column_text(3);
-    const auto state = parse_state(stmt->column_text(4));
+    const auto state = detail::parse_subscription_state(stmt->column_text(4));
     if (!state) return fail("storage_error", "subscription " + std::to_string(id) + " has an unknown state");
     rec.state = *state;
     rec.created_at = from_unix_millis(stmt->column_int(5));

@@ -71,6 +71,11 @@ class database {
 /// IMMEDIATE takes the write lock at BEGIN (waiting up to busy_timeout_ms),
 /// so a read-then-write inside the scope always sees the latest commit and
 /// never fails half-way with a busy snapshot.
+///
+/// Opened while the connection is already inside a transaction (a
+/// write_queue batch), the scope is a `SAVEPOINT` instead: commit() releases
+/// it into the outer transaction (durable only when that one commits) and
+/// the destructor rolls back just this scope's changes.
 class transaction {
  public:
   explicit transaction(database& db);
@@ -85,6 +90,7 @@ class transaction {
  private:
   database& db_;
   bool active_ = false;
+  bool nested_ = false;  ///< a savepoint inside someone else's transaction
   error begin_error_;  ///< why BEGIN failed, when it did
 };
 

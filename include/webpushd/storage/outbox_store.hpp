@@ -42,6 +42,14 @@ std::optional<outbox_state> parse_outbox_state(std::string_view text) noexcept;
 inline constexpr std::string_view subscription_gone_reason = "subscription gone";
 /// @brief The reason stored on messages finished as `expired`.
 inline constexpr std::string_view ttl_expired_reason = "ttl expired before delivery";
+/// @brief The reason stored on messages cancelled at send time because the
+/// subscriber no longer grants the message's category.
+inline constexpr std::string_view consent_withdrawn_reason = "consent withdrawn";
+/// @brief The reason stored on messages cancelled because the subscriber
+/// unsubscribed; also the `gone_reason` of an unsubscribed subscription.
+inline constexpr std::string_view unsubscribed_reason = "unsubscribed";
+/// @brief The reason stored on messages cancelled (and wiped) by an erasure.
+inline constexpr std::string_view erased_reason = "erased";
 
 /// @brief What a producer hands to the outbox.
 struct new_outbox_message {
@@ -56,6 +64,10 @@ struct new_outbox_message {
   std::string topic;           ///< empty: none
   std::string source;          ///< who made it: "cli", "scenario:<name>/<step>", "campaign:<id>"
   std::optional<time_point> not_before;  ///< earliest send time (default: now)
+  /// Consent category it is sent under ("cart_reminders"…); empty: none (an
+  /// operator's one-off). The subscriber must grant it when it is enqueued
+  /// and again when it is claimed.
+  std::string category;
 };
 
 /// @brief A message claimed for sending, joined with its subscription.
@@ -72,6 +84,7 @@ struct outbox_message {
   std::int32_t attempts = 0;  ///< attempts made before this one
   time_point created_at{};
   time_point expires_at{};    ///< created_at + ttl: past it the message is useless
+  std::string category;       ///< empty: none
 };
 
 /// @brief The stored view of a message (for inspection, the CLI and tests).
@@ -92,7 +105,9 @@ struct outbox_row {
   std::string topic;
   time_point expires_at{};
   std::optional<time_point> claimed_at;  ///< the latest claim
-  std::size_t payload_size = 0;          ///< bytes of plaintext (the payload itself is not loaded)
+  std::size_t payload_size = 0;          ///< bytes of plaintext
+  std::string category;                  ///< empty: none
+  bytes payload;  ///< loaded only by list_for_subscription (exports); empty elsewhere
 };
 
 /// @brief The outcome of one attempt, as the dispatcher records it.
@@ -118,13 +133,18 @@ class outbox_store {
   virtual ~outbox_store() = default;
   /// @brief Durably stores messages in one transaction; returns their ids in
   /// order. Nothing is stored if any subscription id is unknown or not active
-  /// (error `unknown_subscription`, field "subscription_id").
+  /// (error `unknown_subscription`, field "subscription_id"), or if a message
+  /// has a category its subscriber does not grant (error `consent_missing`,
+  /// field "category").
   virtual result<std::vector<std::int64_t>> enqueue(const std::vector<new_outbox_message>& messages,
                                                     time_point now) = 0;
   /// @brief Atomically moves up to `limit` due messages (queued,
   /// next_attempt_at <= now) to `sending` and returns them, oldest due first.
-  /// Messages whose subscription is not active are finished as `gone`
-  /// instead of being returned.
+  /// Checked at send time, in the same transaction: a message whose
+  /// subscriber no longer grants its category is finished as `cancelled`
+  /// (reason consent_withdrawn_reason); one whose subscriber unsubscribed as
+  /// `cancelled` (unsubscribed_reason); one whose subscription is otherwise
+  /// not active as `gone`. None of these is returned.
   virtual result<std::vector<outbox_message>> claim_due(time_point now, std::size_t limit) = 0;
   /// @brief Records many attempt results in one transaction (group commit).
   ///
@@ -149,6 +169,9 @@ class outbox_store {
   /// inspection; not on the delivery path). Backends without it answer
   /// `not_supported`.
   virtual result<std::vector<outbox_row>> list(std::optional<outbox_state> state, std::size_t limit);
+  /// @brief Every message of one subscription, oldest first, payload
+  /// included (for GDPR exports). Backends without it answer `not_supported`.
+  virtual result<std::vector<outbox_row>> list_for_subscription(std::int64_t subscription_id);
 };
 
 /// @brief The SQLite implementation. Uses the given connection (not owned).

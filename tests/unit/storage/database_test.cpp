@@ -14,21 +14,7 @@ using namespace webpushd::storage;
 using webpushd::storage::testing::open_ok;
 using webpushd::storage::testing::temp_dir;
 
-namespace {
-
-// Reads one value through the raw handle (tests only; the module has its own).
-std::string scalar(database& db, const std::string& sql) {
-  sqlite3_stmt* stmt = nullptr;
-  REQUIRE(sqlite3_prepare_v2(db.handle(), sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK);
-  std::string value;
-  if (sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0) != nullptr) {
-    value = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
-  }
-  sqlite3_finalize(stmt);
-  return value;
-}
-
-}  // namespace
+using webpushd::storage::testing::scalar;
 
 TEST_CASE("open creates the schema at the latest version") {
   temp_dir dir;

@@ -4,6 +4,7 @@
 // fsync, locking) in isolation; and opening a database that must open.
 
 #include <doctest/doctest.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -53,6 +54,19 @@ inline database open_ok(const std::filesystem::path& path) {
   auto db = database::open(path);
   REQUIRE_MESSAGE(db.has_value(), (db ? "" : db.error().code + ": " + db.error().message));
   return std::move(*db);
+}
+
+/// @brief Reads one value through the raw handle (tests only; the module
+/// has its own); empty for NULL or no row.
+inline std::string scalar(database& db, const std::string& sql) {
+  sqlite3_stmt* stmt = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db.handle(), sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK);
+  std::string value;
+  if (sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0) != nullptr) {
+    value = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+  }
+  sqlite3_finalize(stmt);
+  return value;
 }
 
 /// @brief One test's world: a real database file, both stores on one
