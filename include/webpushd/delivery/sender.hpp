@@ -35,12 +35,17 @@ inline constexpr std::size_t max_response_body = 4096;
 struct sender_options {
   std::size_t max_in_flight = 2000;              ///< submit() blocks (backpressure) beyond this
   std::chrono::milliseconds connect_timeout{5000};
-  std::chrono::milliseconds request_timeout{30000};  ///< whole request, connect included
+  /// @brief Whole request, connect included, and also the time a request
+  /// waits inside curl for a free connection when max_connections_per_host
+  /// are all busy (HTTP/1.1): size it with the backlog in mind.
+  std::chrono::milliseconds request_timeout{30000};
   long max_connections_per_host = 32;
   bool http2 = true;  ///< HTTP/2 over TLS where offered (multiplexed); HTTP/1.1 keep-alive otherwise
   endpoint_rules rules;  ///< rechecked per request, and enforced on resolved addresses at connect time
   std::string user_agent = "webpushd/0.1";
-  std::string ca_file;  ///< optional extra CA bundle (tests with a self-signed sink)
+  /// @brief Optional CA bundle (PEM) that replaces the system's for peer
+  /// verification (tests with a self-signed sink); empty: the system bundle.
+  std::string ca_file;
   std::string proxy;    ///< empty: no proxy, and proxy environment variables are ignored
   /// @brief How long the destructor lets in-flight requests finish before aborting them.
   std::chrono::milliseconds shutdown_grace{5000};
