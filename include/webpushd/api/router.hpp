@@ -1,0 +1,62 @@
+#pragma once
+/// @file
+/// @brief Routes requests to handlers by method and path pattern, applying
+/// each route's access rule (credentials and CORS) before the handler runs.
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "webpushd/api/auth.hpp"
+#include "webpushd/api/cors.hpp"
+#include "webpushd/api/http.hpp"
+
+namespace webpushd::api {
+
+/// @brief Who may call a route. Decides the credential scheme and CORS.
+enum class access {
+  open,        ///< anyone, no credential, no CORS (operators: /healthz, /metrics)
+  browser,     ///< anyone, no credential, CORS for the shop origins (/v1/vapid-public-key, /sdk/*)
+  subscriber,  ///< `Authorization: Subscriber <token>` required (the handler verifies it); CORS
+  backend,     ///< `Authorization: Bearer <api key>` checked against the key set; never CORS
+};
+
+/// @brief Method + pattern → handler.
+///
+/// Patterns are literal segments and `{name}` placeholders matching one
+/// non-empty segment: `/v1/subscriptions/{id}/consent`. Where two patterns
+/// match, the one with a literal segment earlier wins. Unknown path → 404;
+/// known path, other method → 405 with `Allow`; `HEAD` runs the `GET` route
+/// (the server drops the body); `OPTIONS` answers CORS preflights for
+/// browser-facing routes and lists `Allow` otherwise.
+class router {
+ public:
+  /// @brief `cors` applies to browser and subscriber routes, `keys` to backend routes.
+  explicit router(cors_policy cors = cors_policy{}, api_key_set keys = api_key_set{});
+  ~router();
+  router(const router&) = delete;
+  router& operator=(const router&) = delete;
+
+  /// @brief Adds a route. Call before the server starts; the route table is
+  /// read concurrently afterwards and must not change. Aborts on a malformed
+  /// pattern or a duplicate (method, pattern): both are programming errors.
+  void add(std::string_view method, std::string_view pattern, access who, handler h);
+
+  /// @brief Routes one request (from the server; tests may call it directly).
+  /// Fills `path`, `query` and `params` from `target`; an undecodable target
+  /// is answered 400. Exceptions from the handler become a generic 500.
+  void dispatch(request&& req, respond_fn respond) const;
+
+ private:
+  struct route;
+  std::vector<std::unique_ptr<route>> routes_;
+  cors_policy cors_;
+  api_key_set keys_;
+};
+
+/// @brief Percent-decodes `text`; with `plus_is_space` (query strings) '+'
+/// becomes ' '. nullopt on a malformed escape.
+std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space);
+
+}  // namespace webpushd::api
