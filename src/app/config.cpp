@@ -136,6 +136,25 @@ result<void> check_ranges(const config& c, const std::string& source, const loca
     return fail("config_invalid",
                 at("/delivery/retry/base_delay") + ": delivery.retry.base_delay: must not exceed max_delay");
   }
+  if (c.server.read_timeout <= std::chrono::milliseconds{0}) {
+    return fail("config_invalid", at("/server/read_timeout") + ": server.read_timeout: must be more than 0");
+  }
+  if (c.server.idle_timeout <= std::chrono::milliseconds{0}) {
+    return fail("config_invalid", at("/server/idle_timeout") + ": server.idle_timeout: must be more than 0");
+  }
+  // Names appear in logs as the caller's identity; a key must name one caller.
+  // (The messages never quote a key.)
+  for (std::size_t i = 0; i < c.server.api_keys.size(); ++i) {
+    for (std::size_t j = 0; j < i; ++j) {
+      const auto& a = c.server.api_keys[i];
+      const auto& b = c.server.api_keys[j];
+      if (a.name == b.name || a.key == b.key) {
+        return fail("config_invalid", at("/server/api_keys/" + std::to_string(i)) + ": server.api_keys." +
+                                          std::to_string(i) + ": " +
+                                          (a.name == b.name ? "name" : "key") + " repeats entry " + std::to_string(j));
+      }
+    }
+  }
   if (c.delivery.request_timeout < c.delivery.connect_timeout) {
     return fail("config_invalid", at("/delivery/request_timeout") +
                                       ": delivery.request_timeout: must be at least connect_timeout");
@@ -188,6 +207,19 @@ result<config> parse_config(std::string_view text, const std::string& source_nam
     }
     c.server.listen_host = host;
     c.server.listen_port = static_cast<std::uint16_t>(port);
+  }
+  c.server.threads = value_at<unsigned>(server, "threads", 0);
+  c.server.body_limit = value_at<std::size_t>(server, "body_limit", 1024 * 1024);
+  c.server.header_limit = value_at<std::size_t>(server, "header_limit", 16 * 1024);
+  c.server.read_timeout = duration_at(server, "read_timeout", std::chrono::seconds{10});
+  c.server.idle_timeout = duration_at(server, "idle_timeout", std::chrono::seconds{60});
+  c.server.max_connections = value_at<std::size_t>(server, "max_connections", 10000);
+  c.server.trust_forwarded_for = value_at<bool>(server, "trust_forwarded_for", false);
+  c.server.cors_origins = value_at<std::vector<std::string>>(server, "cors_origins", {});
+  if (server.contains("api_keys")) {
+    for (const auto& k : server.at("api_keys")) {
+      c.server.api_keys.push_back({k.at("name").get<std::string>(), k.at("key").get<std::string>()});
+    }
   }
 
   const json& storage = section(root, "storage");

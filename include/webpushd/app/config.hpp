@@ -16,10 +16,27 @@
 
 namespace webpushd::app {
 
+/// @brief `server.api_keys[]` — one backend API key.
+struct api_key_config {
+  std::string name;  ///< shown in logs
+  std::string key;   ///< the secret, never logged
+  bool operator==(const api_key_config&) const = default;
+};
+
 /// @brief `server:` — the HTTP listener.
 struct server_config {
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 8080;
+  unsigned threads = 0;                   ///< I/O threads; 0: one per core
+  std::size_t body_limit = 1024 * 1024;   ///< bytes; larger request bodies get 413
+  std::size_t header_limit = 16 * 1024;   ///< bytes; larger request heads get 431
+  std::chrono::milliseconds read_timeout{10000};  ///< to receive a whole request
+  std::chrono::milliseconds idle_timeout{60000};  ///< an idle keep-alive connection is kept
+  std::size_t max_connections = 10000;
+  bool trust_forwarded_for = false;       ///< client address from X-Forwarded-For (behind a proxy)
+  std::vector<std::string> cors_origins;  ///< shop origins allowed to call browser endpoints
+  std::vector<api_key_config> api_keys;   ///< backend keys (Authorization: Bearer)
+  bool operator==(const server_config&) const = default;
 };
 
 /// @brief `vapid:` — the application server identity.

@@ -113,3 +113,74 @@ TEST_CASE("durations") {
   CHECK_FALSE(parse_duration("5 s").has_value());
   CHECK_FALSE(parse_duration("1w").has_value());
 }
+
+TEST_CASE("server: HTTP limits, timeouts, CORS origins and API keys") {
+  SUBCASE("defaults") {
+    const auto c = parse(minimal);
+    REQUIRE(c.has_value());
+    CHECK(c->server.threads == 0);
+    CHECK(c->server.body_limit == 1024 * 1024);
+    CHECK(c->server.header_limit == 16 * 1024);
+    CHECK(c->server.read_timeout == 10s);
+    CHECK(c->server.idle_timeout == 60s);
+    CHECK(c->server.max_connections == 10000);
+    CHECK_FALSE(c->server.trust_forwarded_for);
+    CHECK(c->server.cors_origins.empty());
+    CHECK(c->server.api_keys.empty());
+  }
+  SUBCASE("all set") {
+    const auto c = parse(minimal +
+                         "server:\n"
+                         "  listen: 0.0.0.0:0\n"
+                         "  threads: 4\n"
+                         "  body_limit: 65536\n"
+                         "  header_limit: 8192\n"
+                         "  read_timeout: 2s\n"
+                         "  idle_timeout: 30s\n"
+                         "  max_connections: 500\n"
+                         "  trust_forwarded_for: true\n"
+                         "  cors_origins: [https://shop.example, 'http://localhost:3000']\n"
+                         "  api_keys:\n"
+                         "    - name: backend\n"
+                         "      key: 0123456789abcdef0123456789abcdef\n");
+    REQUIRE_MESSAGE(c.has_value(), (c ? "" : c.error().message));
+    CHECK(c->server.listen_port == 0);
+    CHECK(c->server.threads == 4);
+    CHECK(c->server.body_limit == 65536);
+    CHECK(c->server.header_limit == 8192);
+    CHECK(c->server.read_timeout == 2s);
+    CHECK(c->server.idle_timeout == 30s);
+    CHECK(c->server.max_connections == 500);
+    CHECK(c->server.trust_forwarded_for);
+    CHECK(c->server.cors_origins == std::vector<std::string>{"https://shop.example", "http://localhost:3000"});
+    REQUIRE(c->server.api_keys.size() == 1);
+    CHECK(c->server.api_keys[0].name == "backend");
+    CHECK(c->server.api_keys[0].key == "0123456789abcdef0123456789abcdef");
+  }
+  SUBCASE("an origin with a path, or upper case, is refused") {
+    CHECK_FALSE(parse(minimal + "server:\n  cors_origins: [https://shop.example/]\n").has_value());
+    CHECK_FALSE(parse(minimal + "server:\n  cors_origins: [https://Shop.example]\n").has_value());
+    CHECK_FALSE(parse(minimal + "server:\n  cors_origins: ['*']\n").has_value());
+  }
+  SUBCASE("a short key is refused, and the message does not quote it") {
+    const auto c = parse(minimal + "server:\n  api_keys:\n    - name: b\n      key: tooshort-secret\n");
+    REQUIRE_FALSE(c.has_value());
+    CHECK_MESSAGE(c.error().message.find("server.api_keys") != std::string::npos, c.error().message);
+  }
+  SUBCASE("repeated names or keys are refused without quoting the key") {
+    const std::string key = "0123456789abcdef0123456789abcdef";
+    auto c = parse(minimal + "server:\n  api_keys:\n    - {name: a, key: " + key + "}\n    - {name: a, key: " + key +
+                   "x}\n");
+    REQUIRE_FALSE(c.has_value());
+    CHECK_MESSAGE(c.error().message.find("server.api_keys.1: name repeats entry 0") != std::string::npos,
+                  c.error().message);
+    c = parse(minimal + "server:\n  api_keys:\n    - {name: a, key: " + key + "}\n    - {name: b, key: " + key + "}\n");
+    REQUIRE_FALSE(c.has_value());
+    CHECK(c.error().message.find(key) == std::string::npos);
+  }
+  SUBCASE("a zero timeout is refused") {
+    const auto c = parse(minimal + "server:\n  read_timeout: 0s\n");
+    REQUIRE_FALSE(c.has_value());
+    CHECK_MESSAGE(c.error().message.find("server.read_timeout") != std::string::npos, c.error().message);
+  }
+}
