@@ -1,0 +1,453 @@
+#include "webpushd/consent/subscriber_service.hpp"
+
+#include <date/date.h>
+
+#include <nlohmann/json.hpp>
+
+#include "webpushd/core/bytes.hpp"
+#include "webpushd/crypto/primitives.hpp"
+#include "webpushd/storage/outbox_store.hpp"
+#include "webpushd/storage/subscriber_store.hpp"
+
+namespace webpushd::consent {
+namespace {
+
+using storage::consent_action;
+using json = nlohmann::json;
+
+// A request origin after validation: what the ledger stores.
+struct checked_origin {
+  std::string source;
+  std::string ip_truncated;
+};
+
+result<checked_origin> check_origin(const request_origin& o) {
+  auto source = normalise_source(o.source);
+  if (!source) return tl::unexpected(std::move(source.error()));
+  auto ip = truncate_ip(o.ip);
+  if (!ip) return tl::unexpected(std::move(ip.error()));
+  return checked_origin{std::move(*source), std::move(*ip)};
+}
+
+error not_found(std::string field = "id") {
+  return error{"not_found", "no such subscription, or the token does not match", std::move(field)};
+}
+
+// The subscriber the token belongs to; `not_found` alike for an unknown id
+// and a wrong token.
+result<storage::subscriber_record> authenticate(storage::subscriber_store& store, const std::string& id,
+                                                const std::string& token) {
+  auto found = store.verify_token(id, token);
+  if (!found) return tl::unexpected(std::move(found.error()));
+  if (!*found) return tl::unexpected(not_found());
+  return std::move(**found);
+}
+
+// Submits typed work; a refused submit (queue full, stopping) is reported
+// through `done` too, so callers have exactly one place to look.
+template <class T>
+void run(storage::write_queue& writer, std::function<result<T>(storage::database&)> work, callback<T> done) {
+  auto submitted = writer.submit_value<T>(std::move(work), done);
+  if (!submitted) done(tl::unexpected(std::move(submitted.error())));
+}
+
+void run_void(storage::write_queue& writer, std::function<result<void>(storage::database&)> work,
+              callback<void> done) {
+  auto submitted = writer.submit(std::move(work), done);
+  if (!submitted) done(tl::unexpected(std::move(submitted.error())));
+}
+
+result<void> append_entry(storage::database& db, const std::string& public_id, consent_action action,
+                          std::vector<std::string> before, std::vector<std::string> after,
+                          std::string text_version, const checked_origin& origin, time_point now) {
+  storage::new_ledger_entry e;
+  e.subscription_public_id = public_id;
+  e.at = now;
+  e.action = action;
+  e.categories_before = std::move(before);
+  e.categories_after = std::move(after);
+  e.source = origin.source;
+  e.text_version = std::move(text_version);
+  e.ip_truncated = origin.ip_truncated;
+  auto appended = storage::make_sqlite_consent_ledger_store(db)->append(e);
+  if (!appended) return tl::unexpected(std::move(appended.error()));
+  return {};
+}
+
+// Erases one subscriber and records it; shared by both erase operations.
+result<erase_outcome> erase_one(storage::database& db, const storage::subscriber_record& s,
+                                const checked_origin& origin, time_point now) {
+  erase_outcome out;
+  if (s.state == storage::subscription_state::erased) return out;
+  auto removed = storage::make_sqlite_subscriber_store(db)->erase(s.id, now);
+  if (!removed) return tl::unexpected(std::move(removed.error()));
+  if (!s.public_id.empty()) {
+    auto r = append_entry(db, s.public_id, consent_action::erase, removed->categories_before, {}, s.consent_text_version,
+                          origin, now);
+    if (!r) return tl::unexpected(std::move(r.error()));
+  }
+  out.subscriptions_erased = 1;
+  out.messages_cancelled = removed->messages_cancelled;
+  return out;
+}
+
+std::string iso_time(time_point t) {
+  return date::format("%FT%TZ", std::chrono::floor<std::chrono::milliseconds>(t));
+}
+
+json optional_time(const std::optional<time_point>& t) { return t ? json(iso_time(*t)) : json(nullptr); }
+
+json text_or_null(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
+
+const char* state_text(storage::subscription_state s) {
+  switch (s) {
+    case storage::subscription_state::active: return "active";
+    case storage::subscription_state::gone: return "gone";
+    case storage::subscription_state::erased: return "erased";
+  }
+  return "unknown";
+}
+
+json categories_json(const std::string& canonical) {
+  auto parsed = json::parse(canonical, nullptr, false);
+  return parsed.is_discarded() ? json(canonical) : parsed;
+}
+
+// A payload is shown as JSON when it is JSON (the usual notification), else
+// as base64url; either way the export stays valid UTF-8.
+void put_payload(json& out, const bytes& payload) {
+  auto parsed = json::parse(payload.begin(), payload.end(), nullptr, false);
+  if (!parsed.is_discarded()) {
+    out["payload"] = std::move(parsed);
+  } else {
+    out["payload_base64url"] = base64url_encode(payload);
+  }
+}
+
+}  // namespace
+
+result<std::unique_ptr<subscriber_service>> subscriber_service::create(consent_config config,
+                                                                       delivery::endpoint_rules rules,
+                                                                       storage::write_queue& writer,
+                                                                       storage::database reader, const clock& clk) {
+  if (auto r = validate_consent_config(config); !r) return tl::unexpected(std::move(r.error()));
+  return std::unique_ptr<subscriber_service>(
+      new subscriber_service(std::move(config), std::move(rules), writer, std::move(reader), clk));
+}
+
+subscriber_service::subscriber_service(consent_config config, delivery::endpoint_rules rules,
+                                       storage::write_queue& writer, storage::database reader, const clock& clk)
+    : config_(std::move(config)), rules_(std::move(rules)), writer_(writer), clock_(clk), reader_(std::move(reader)) {}
+
+subscriber_service::~subscriber_service() = default;
+
+void subscriber_service::subscribe(subscribe_request request, callback<subscribe_outcome> done) {
+  auto sub = validate_push_subscription(request.endpoint, request.p256dh, request.auth, rules_);
+  if (!sub) return done(tl::unexpected(std::move(sub.error())));
+  auto categories = validate_categories(request.categories, config_, false);
+  if (!categories) return done(tl::unexpected(std::move(categories.error())));
+  auto version = validate_text_version(request.text_version);
+  if (!version) return done(tl::unexpected(std::move(version.error())));
+  auto zone = validate_timezone(request.timezone, config_.default_timezone);
+  if (!zone) return done(tl::unexpected(std::move(zone.error())));
+  auto locale = validate_locale(request.locale, config_.default_locale);
+  if (!locale) return done(tl::unexpected(std::move(locale.error())));
+  auto origin = check_origin(request.origin);
+  if (!origin) return done(tl::unexpected(std::move(origin.error())));
+
+  storage::subscriber_fields fields;
+  fields.endpoint = std::move(sub->endpoint);
+  fields.p256dh = std::move(sub->p256dh);
+  fields.auth = std::move(sub->auth);
+  fields.timezone = std::move(*zone);
+  fields.locale = std::move(*locale);
+  fields.text_version = std::move(*version);
+  fields.categories = std::move(*categories);
+  fields.new_public_id = "sub_" + crypto::random_token(16);
+  std::string token = crypto::random_token();
+  fields.token_hash = crypto::sha256(as_bytes(token));
+
+  const clock& clk = clock_;
+  run<subscribe_outcome>(
+      writer_,
+      [fields = std::move(fields), token = std::move(token), origin = std::move(*origin),
+       &clk](storage::database& db) -> result<subscribe_outcome> {
+        const auto now = clk.now();
+        auto up = storage::make_sqlite_subscriber_store(db)->upsert(fields, now);
+        if (!up) return tl::unexpected(std::move(up.error()));
+        const auto& s = up->subscriber;
+        std::optional<consent_action> action;
+        if (up->created || !up->was_active) {
+          action = consent_action::grant;
+        } else if (up->categories_before != s.categories || up->text_version_before != s.consent_text_version) {
+          action = consent_action::change;
+        }
+        if (action) {
+          auto r = append_entry(db, s.public_id, *action, up->was_active ? up->categories_before : std::vector<std::string>{},
+                                s.categories, s.consent_text_version, origin, now);
+          if (!r) return tl::unexpected(std::move(r.error()));
+        }
+        return subscribe_outcome{s.public_id, token, up->created};
+      },
+      std::move(done));
+}
+
+void subscriber_service::resubscribe(resubscribe_request request, callback<subscribe_outcome> done) {
+  if (request.old_endpoint.empty() || request.old_endpoint.size() > delivery::max_endpoint_length) {
+    return done(fail("invalid_endpoint", "old_endpoint must be the previous subscription's endpoint", "old_endpoint"));
+  }
+  auto sub = validate_push_subscription(request.endpoint, request.p256dh, request.auth, rules_);
+  if (!sub) return done(tl::unexpected(std::move(sub.error())));
+  auto origin = check_origin(request.origin);
+  if (!origin) return done(tl::unexpected(std::move(origin.error())));
+
+  const clock& clk = clock_;
+  run<subscribe_outcome>(
+      writer_,
+      [old_endpoint = std::move(request.old_endpoint), sub = std::move(*sub), origin = std::move(*origin),
+       &clk](storage::database& db) -> result<subscribe_outcome> {
+        const auto now = clk.now();
+        auto store = storage::make_sqlite_subscriber_store(db);
+        auto old = store->find_by_endpoint(old_endpoint);
+        if (!old) return tl::unexpected(std::move(old.error()));
+        if (!*old || (*old)->public_id.empty()) {
+          // Already moved (a retry after a lost response): same answer again.
+          auto moved = store->find_by_endpoint(sub.endpoint);
+          if (!moved) return tl::unexpected(std::move(moved.error()));
+          if (*moved && !(*moved)->public_id.empty() && (*moved)->state != storage::subscription_state::erased) {
+            return subscribe_outcome{(*moved)->public_id, {}, false};
+          }
+          return tl::unexpected(not_found("old_endpoint"));
+        }
+        auto moved = store->move_endpoint((*old)->id, sub.endpoint, sub.p256dh, sub.auth, now);
+        if (!moved) return tl::unexpected(std::move(moved.error()));
+        const auto& s = moved->subscriber;
+        if (auto r = append_entry(db, s.public_id, consent_action::resubscribe, s.categories, s.categories,
+                                  s.consent_text_version, origin, now);
+            !r) {
+          return tl::unexpected(std::move(r.error()));
+        }
+        if (moved->retired && !moved->retired->public_id.empty()) {
+          const auto& gone = *moved->retired;
+          if (auto r = append_entry(db, gone.public_id, consent_action::unsubscribe, gone.categories, {},
+                                    gone.consent_text_version, origin, now);
+              !r) {
+            return tl::unexpected(std::move(r.error()));
+          }
+        }
+        return subscribe_outcome{s.public_id, {}, false};
+      },
+      std::move(done));
+}
+
+void subscriber_service::set_consent(consent_request request, callback<consent_outcome> done) {
+  // The id is not pre-checked: any id, well-formed or not, reaches the same
+  // constant-time token check and the same `not_found`.
+  auto categories = validate_categories(request.categories, config_, true);
+  if (!categories) return done(tl::unexpected(std::move(categories.error())));
+  auto version = validate_text_version(request.text_version);
+  if (!version) return done(tl::unexpected(std::move(version.error())));
+  auto origin = check_origin(request.origin);
+  if (!origin) return done(tl::unexpected(std::move(origin.error())));
+
+  const clock& clk = clock_;
+  run<consent_outcome>(
+      writer_,
+      [id = std::move(request.id), token = std::move(request.token), categories = std::move(*categories),
+       version = std::move(*version), origin = std::move(*origin),
+       &clk](storage::database& db) -> result<consent_outcome> {
+        const auto now = clk.now();
+        auto store = storage::make_sqlite_subscriber_store(db);
+        auto found = authenticate(*store, id, token);
+        if (!found) return tl::unexpected(std::move(found.error()));
+        const auto& s = *found;
+        if (s.state != storage::subscription_state::active) {
+          return fail("subscription_inactive", "the subscription has ended; subscribe again", "id");
+        }
+        if (s.categories == categories && s.consent_text_version == version) return consent_outcome{categories, false};
+        if (auto r = store->set_categories(s.id, categories, version, now); !r) return tl::unexpected(std::move(r.error()));
+        const auto action = categories.empty() ? consent_action::withdraw : consent_action::change;
+        if (auto r = append_entry(db, s.public_id, action, s.categories, categories, version, origin, now); !r) {
+          return tl::unexpected(std::move(r.error()));
+        }
+        return consent_outcome{categories, true};
+      },
+      std::move(done));
+}
+
+void subscriber_service::unsubscribe(unsubscribe_request request, callback<void> done) {
+  auto origin = check_origin(request.origin);
+  if (!origin) return done(tl::unexpected(std::move(origin.error())));
+  const clock& clk = clock_;
+  run_void(
+      writer_,
+      [id = std::move(request.id), token = std::move(request.token), origin = std::move(*origin),
+       &clk](storage::database& db) -> result<void> {
+        const auto now = clk.now();
+        auto store = storage::make_sqlite_subscriber_store(db);
+        auto found = authenticate(*store, id, token);
+        if (!found) return tl::unexpected(std::move(found.error()));
+        const auto& s = *found;
+        if (s.unsubscribed()) return {};
+        auto removed = store->mark_unsubscribed(s.id, now);
+        if (!removed) return tl::unexpected(std::move(removed.error()));
+        return append_entry(db, s.public_id, consent_action::unsubscribe, removed->categories_before, {},
+                            s.consent_text_version, origin, now);
+      },
+      std::move(done));
+}
+
+void subscriber_service::link_customer(std::string id, std::string customer_id, callback<void> done) {
+  auto customer = validate_customer_id(customer_id);
+  if (!customer) return done(tl::unexpected(std::move(customer.error())));
+  if (!is_public_id(id)) return done(tl::unexpected(not_found("subscription_id")));
+  const clock& clk = clock_;
+  run_void(
+      writer_,
+      [id = std::move(id), customer = std::move(*customer), &clk](storage::database& db) -> result<void> {
+        auto store = storage::make_sqlite_subscriber_store(db);
+        auto found = store->find_by_public_id(id);
+        if (!found) return tl::unexpected(std::move(found.error()));
+        if (!*found || (*found)->state == storage::subscription_state::erased) {
+          return tl::unexpected(not_found("subscription_id"));
+        }
+        if ((*found)->customer_id == customer) return {};
+        return store->link_customer((*found)->id, customer, clk.now());
+      },
+      std::move(done));
+}
+
+void subscriber_service::erase_subscription(std::string id, request_origin origin, callback<erase_outcome> done) {
+  auto checked = check_origin(origin);
+  if (!checked) return done(tl::unexpected(std::move(checked.error())));
+  if (!is_public_id(id)) return done(tl::unexpected(not_found()));
+  const clock& clk = clock_;
+  run<erase_outcome>(
+      writer_,
+      [id = std::move(id), origin = std::move(*checked), &clk](storage::database& db) -> result<erase_outcome> {
+        auto found = storage::make_sqlite_subscriber_store(db)->find_by_public_id(id);
+        if (!found) return tl::unexpected(std::move(found.error()));
+        if (!*found) return tl::unexpected(not_found());
+        return erase_one(db, **found, origin, clk.now());
+      },
+      std::move(done));
+}
+
+void subscriber_service::erase_customer(std::string customer_id, request_origin origin,
+                                        callback<erase_outcome> done) {
+  auto customer = validate_customer_id(customer_id);
+  if (!customer) return done(tl::unexpected(std::move(customer.error())));
+  auto checked = check_origin(origin);
+  if (!checked) return done(tl::unexpected(std::move(checked.error())));
+  const clock& clk = clock_;
+  run<erase_outcome>(
+      writer_,
+      [customer = std::move(*customer), origin = std::move(*checked),
+       &clk](storage::database& db) -> result<erase_outcome> {
+        const auto now = clk.now();
+        auto linked = storage::make_sqlite_subscriber_store(db)->list_by_customer(customer);
+        if (!linked) return tl::unexpected(std::move(linked.error()));
+        erase_outcome total;
+        for (const auto& s : *linked) {
+          auto one = erase_one(db, s, origin, now);
+          if (!one) return tl::unexpected(std::move(one.error()));
+          total.subscriptions_erased += one->subscriptions_erased;
+          total.messages_cancelled += one->messages_cancelled;
+        }
+        return total;
+      },
+      std::move(done));
+}
+
+result<nlohmann::json> subscriber_service::export_subscription(std::string_view id) {
+  if (!is_public_id(id)) return tl::unexpected(not_found());
+  std::lock_guard lock{reader_mutex_};
+  return export_one(std::string{id});
+}
+
+result<nlohmann::json> subscriber_service::export_customer(std::string_view customer_id) {
+  auto customer = validate_customer_id(customer_id);
+  if (!customer) return tl::unexpected(std::move(customer.error()));
+  std::lock_guard lock{reader_mutex_};
+  // One read transaction, so the document is one consistent snapshot.
+  if (auto r = reader_.exec("BEGIN"); !r) return tl::unexpected(std::move(r.error()));
+  const auto end_read = [this] { (void)reader_.exec("COMMIT"); };
+  auto linked = storage::make_sqlite_subscriber_store(reader_)->list_by_customer(*customer);
+  if (!linked) {
+    end_read();
+    return tl::unexpected(std::move(linked.error()));
+  }
+  json doc{{"customer_id", *customer}, {"subscriptions", json::array()}};
+  for (const auto& s : *linked) {
+    auto one = export_one(s.public_id);
+    if (!one) {
+      end_read();
+      return tl::unexpected(std::move(one.error()));
+    }
+    doc["subscriptions"].push_back(std::move(*one));
+  }
+  end_read();
+  return doc;
+}
+
+result<nlohmann::json> subscriber_service::export_one(const std::string& public_id) {
+  auto found = storage::make_sqlite_subscriber_store(reader_)->find_by_public_id(public_id);
+  if (!found) return tl::unexpected(std::move(found.error()));
+  if (!*found) return tl::unexpected(not_found());
+  const auto& s = **found;
+  const bool erased = s.state == storage::subscription_state::erased;
+  json sub{
+      {"id", s.public_id},
+      {"state", state_text(s.state)},
+      {"state_reason", text_or_null(s.gone_reason)},
+      {"endpoint", erased ? json(nullptr) : json(s.endpoint)},
+      {"keys", erased ? json(nullptr) : json{{"p256dh", s.p256dh}, {"auth", s.auth}}},
+      {"customer_id", text_or_null(s.customer_id)},
+      {"categories", s.categories},
+      {"consent_text_version", text_or_null(s.consent_text_version)},
+      {"timezone", text_or_null(s.timezone)},
+      {"locale", text_or_null(s.locale)},
+      {"created_at", iso_time(s.created_at)},
+      {"updated_at", iso_time(s.updated_at)},
+      {"last_seen_at", optional_time(s.last_seen_at)},
+      {"ended_at", optional_time(s.gone_at)},
+  };
+  json ledger = json::array();
+  auto entries = storage::make_sqlite_consent_ledger_store(reader_)->for_subscription(public_id);
+  if (!entries) return tl::unexpected(std::move(entries.error()));
+  for (const auto& e : *entries) {
+    ledger.push_back({{"seq", e.seq},
+                      {"at", iso_time(from_unix_millis(e.at_ms))},
+                      {"action", e.action},
+                      {"categories_before", categories_json(e.categories_before)},
+                      {"categories_after", categories_json(e.categories_after)},
+                      {"source", e.source},
+                      {"text_version", e.text_version},
+                      {"ip_truncated", e.ip_truncated},
+                      {"hash", hex_encode(e.hash)}});
+  }
+  json messages = json::array();
+  auto rows = storage::make_sqlite_outbox_store(reader_)->list_for_subscription(s.id);
+  if (!rows) return tl::unexpected(std::move(rows.error()));
+  for (const auto& m : *rows) {
+    json msg{{"id", m.id},
+             {"state", storage::to_string(m.state)},
+             {"category", text_or_null(m.category)},
+             {"source", m.source},
+             {"created_at", iso_time(m.created_at)},
+             {"finished_at", optional_time(m.finished_at)},
+             {"attempts", m.attempts},
+             {"last_status", m.last_status ? json(*m.last_status) : json(nullptr)},
+             {"last_reason", text_or_null(m.last_reason)}};
+    if (!m.payload.empty()) put_payload(msg, m.payload);
+    messages.push_back(std::move(msg));
+  }
+  return json{{"subscription", std::move(sub)}, {"consent_ledger", std::move(ledger)}, {"messages", std::move(messages)}};
+}
+
+result<storage::ledger_verification> subscriber_service::verify_ledger() {
+  std::lock_guard lock{reader_mutex_};
+  return storage::make_sqlite_consent_ledger_store(reader_)->verify();
+}
+
+}  // namespace webpushd::consent
