@@ -30,5 +30,7 @@ void add_bench_commands(CLI::App& app);
 void add_bench_deliver_command(CLI::App& app);
 /// @brief `outbox enqueue|list|show`: the daemon's outbox, offline.
 void add_outbox_commands(CLI::App& app);
+/// @brief `consent verify|show`: the consent ledger, offline.
+void add_consent_commands(CLI::App& app);
 
 }  // namespace webpushctl

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   webpushctl::add_vapid_commands(app);
   webpushctl::add_send_command(app);
   webpushctl::add_outbox_commands(app);
+  webpushctl::add_consent_commands(app);
   webpushctl::add_bench_commands(app);
   webpushctl::add_bench_deliver_command(app);
   try {
