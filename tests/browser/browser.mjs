@@ -140,6 +140,25 @@ export function notifications(page) {
   });
 }
 
+/**
+ * Waits until Chromium really keeps the notifications it is asked to show.
+ * Observed here: for a second or so after the first subscription, a
+ * notification can be shown (showNotification resolves, no close event) and
+ * yet never appear in getNotifications(); a few seconds later the same push
+ * always works. So, before the first push, the page shows probe
+ * notifications until one sticks, then closes it.
+ */
+export async function waitForNotificationDisplay(page) {
+  await waitFor(() => page.evaluate(async () => {
+    const reg = await navigator.serviceWorker.getRegistration('/');
+    await reg.showNotification('webpushd-test-probe', { tag: 'webpushd-test-probe' });
+    await new Promise((r) => setTimeout(r, 300));
+    const probes = await reg.getNotifications({ tag: 'webpushd-test-probe' });
+    probes.forEach((n) => n.close());
+    return probes.length > 0;
+  }), { timeoutMs: 15000, intervalMs: 200, what: 'notifications to be displayed' });
+}
+
 /** Closes every notification the worker shows (between tests). */
 export function clearNotifications(page) {
   return page.evaluate(async () => {

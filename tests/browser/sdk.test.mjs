@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { binDir, waitFor } from '../integration/harness.mjs';
 import {
   clearNotifications, deliverPush, dispatchNotificationEvent, launchChromium, missingPrerequisite, notifications,
-  startFakeGcm, startShop,
+  startFakeGcm, startShop, waitForNotificationDisplay,
 } from './browser.mjs';
 import { probeDaemon, startDaemonApi } from './daemon-api.mjs';
 import { startStandInApi } from './standin-api.mjs';
@@ -41,6 +41,10 @@ function sdkSuite(name, startApi, skip) {
   describe(name, { skip }, () => {
     let gcm, api, shop, context, page;
     const pageErrors = [];
+    // The worker's delivery reports as the browser saw them (Playwright reports
+    // service-worker requests too): what was sent and what the daemon answered.
+    const reports = [];
+    const answered = (delivery, type) => reports.find((r) => r.url === delivery.report && r.body?.type === type);
     const stored = () => page.evaluate(() => new Promise((resolve, reject) => {
       const open = indexedDB.open('webpushd', 1);
       open.onerror = () => reject(open.error);
@@ -58,6 +62,14 @@ function sdkSuite(name, startApi, skip) {
       context = await launchChromium(gcm);
       await context.grantPermissions(['notifications'], { origin: shop.origin });
       await context.addInitScript(recordPermissionCalls);
+      context.on('response', async (res) => {
+        if (!res.url().includes('/v1/deliveries/') || res.request().method() !== 'POST') return;
+        let body = null;
+        try { body = res.request().postDataJSON(); } catch { /* not JSON */ }
+        const [sent, got] = await Promise.all([res.request().allHeaders(), res.allHeaders()]);
+        reports.push({ url: res.url(), status: res.status(), body, origin: sent.origin, allowOrigin: got['access-control-allow-origin'] });
+      });
+      if (process.env.WEBPUSHD_BROWSER_DEBUG) context.on('console', (m) => console.log('[browser]', m.type(), m.text()));
       page = await context.newPage();
       page.on('pageerror', (e) => pageErrors.push(String(e)));
       page.setDefaultTimeout(10000);
@@ -122,6 +134,7 @@ function sdkSuite(name, startApi, skip) {
     });
 
     test('a push in webpushd\'s form shows the notification and reports "shown"', async () => {
+      await waitForNotificationDisplay(page);
       const id = (await stored()).id;
       const delivery = await api.delivery(id, 'own');
       const payload = {
@@ -138,20 +151,21 @@ function sdkSuite(name, startApi, skip) {
       assert.equal(n.renotify, true);
       assert.deepEqual(n.actions, [{ action: 'open', title: 'Otwórz koszyk' }, { action: 'later', title: 'Później' }]);
       assert.equal(n.data.url, `${shop.origin}/cart`);
-      await waitFor(async () => (await api.events(delivery)).some((e) => e.type === 'shown'), { timeoutMs: 5000, what: 'shown report' });
+      const shown = await waitFor(() => answered(delivery, 'shown'), { timeoutMs: 5000, what: 'shown report' });
+      assert.equal(shown.status, 202, 'the daemon accepted the report');
+      assert.equal(shown.origin, shop.origin, 'sent from the shop\'s worker');
+      assert.equal(shown.allowOrigin, shop.origin, 'and allowed by the daemon\'s CORS');
+      if (api.events) assert.ok((await api.events(delivery)).some((e) => e.type === 'shown'));
     });
 
     test('clicking an action reports "clicked" with the action to the daemon and opens the action\'s URL', async () => {
       const delivery = await api.delivery((await stored()).id, 'own');
       const r = await dispatchNotificationEvent(context, shop.origin, { title: 'Twój koszyk czeka', action: 'open' });
       assert.deepEqual(r.opened, [`${shop.origin}/cart?from=action`]);
-      const events = await waitFor(async () => {
-        const e = await api.events(delivery);
-        return e.some((x) => x.type === 'clicked') ? e : null;
-      }, { timeoutMs: 5000, what: 'clicked report' });
-      const clicked = events.find((e) => e.type === 'clicked');
-      assert.equal(clicked.action, 'open');
-      assert.equal(clicked.sig, delivery.sig);
+      const report = await waitFor(() => answered(delivery, 'clicked'), { timeoutMs: 5000, what: 'clicked report' });
+      assert.equal(report.status, 202, 'the daemon accepted the click');
+      assert.deepEqual(report.body, { type: 'clicked', sig: delivery.sig, action: 'open' });
+      if (api.events) assert.equal((await api.events(delivery)).find((e) => e.type === 'clicked').action, 'open');
       assert.deepEqual(await notifications(page), [], 'the click closed the notification');
     });
 
@@ -172,8 +186,9 @@ function sdkSuite(name, startApi, skip) {
       assert.deepEqual(n.actions, [{ action: 'see', title: 'Zobacz' }]);
       const r = await dispatchNotificationEvent(context, shop.origin, { title: 'Promocja -20%' });
       assert.deepEqual(r.opened, [`${shop.origin}/cart?from=declarative`]);
-      await waitFor(async () => (await api.events(delivery)).some((e) => e.type === 'clicked' && !e.action),
-        { timeoutMs: 5000, what: 'clicked report' });
+      const report = await waitFor(() => answered(delivery, 'clicked'), { timeoutMs: 5000, what: 'clicked report' });
+      assert.equal(report.status, 202);
+      assert.deepEqual(report.body, { type: 'clicked', sig: delivery.sig });
     });
 
     test('closing a notification reports "closed"', async () => {
@@ -181,7 +196,7 @@ function sdkSuite(name, startApi, skip) {
       await deliverPush(page, shop.origin, JSON.stringify({ title: 'Zamknij mnie', body: 'x', delivery }));
       await waitFor(async () => (await notifications(page)).length === 1, { what: 'notification' });
       await dispatchNotificationEvent(context, shop.origin, { type: 'notificationclose', title: 'Zamknij mnie' });
-      await waitFor(async () => (await api.events(delivery)).some((e) => e.type === 'closed'), { timeoutMs: 5000, what: 'closed report' });
+      assert.equal((await waitFor(() => answered(delivery, 'closed'), { timeoutMs: 5000, what: 'closed report' })).status, 202);
       await clearNotifications(page);
     });
 

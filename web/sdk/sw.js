@@ -59,6 +59,7 @@
 
   // Only web links are opened; a relative one is taken relative to the shop.
   function webUrl(u) {
+    if (typeof u !== 'string' || !u) return null;
     try {
       const url = new URL(u, self.registration.scope);
       return url.protocol === 'https:' || url.protocol === 'http:' ? url.href : null;
@@ -140,7 +141,8 @@
   self.addEventListener('notificationclick', (event) => {
     const data = event.notification.data || {};
     event.notification.close();
-    // An action button may carry its own URL; otherwise the notification's.
+    // An action button may carry its own URL; otherwise (or for a click on
+    // the body) the notification's URL opens.
     const url = (event.action && data.actions && data.actions[event.action]) || data.url;
     event.waitUntil(Promise.all([
       report(data.delivery, 'clicked', event.action),
