@@ -2,8 +2,14 @@
 
 #include <sys/stat.h>
 
+#include <mutex>
+
 #include <spdlog/spdlog.h>
 
+#include "webpushd/api/health.hpp"
+#include "webpushd/api/http_server.hpp"
+#include "webpushd/api/router.hpp"
+#include "webpushd/api/static_assets.hpp"
 #include "webpushd/app/logging.hpp"
 #include "webpushd/delivery/dispatcher.hpp"
 #include "webpushd/delivery/endpoint_rules.hpp"
@@ -38,6 +44,11 @@ struct daemon::impl {
   std::unique_ptr<delivery::sender> sender;
   std::unique_ptr<delivery::dispatcher> dispatcher;
   bool stopped = false;
+  // api: declared last so the server goes first when impl is destroyed.
+  std::optional<storage::database> health_db;  // its own connection: database is one-thread
+  std::mutex health_mutex;
+  std::unique_ptr<api::router> router;
+  std::unique_ptr<api::http_server> server;
 };
 
 daemon::daemon() : impl_(std::make_unique<impl>()) {}
@@ -108,6 +119,32 @@ result<std::unique_ptr<daemon>> daemon::create(const config& cfg, const clock& c
   dopt.retry.cap = cfg.delivery.retry.max_delay;
   dopt.rules = so.rules;
   s.dispatcher = std::make_unique<delivery::dispatcher>(dopt, *s.outbox, *s.signer, *s.sender, clk);
+
+  // --- api: the HTTP listener (started in start(), stopped first in stop()) ---
+  auto health_db = storage::database::open(db_path);
+  if (!health_db) return tl::unexpected(health_db.error());
+  s.health_db.emplace(std::move(*health_db));
+  std::vector<api::api_key> keys;
+  for (const auto& k : cfg.server.api_keys) keys.push_back({k.name, k.key});
+  if (keys.empty()) spdlog::warn("no server.api_keys configured: backend endpoints refuse every request");
+  s.router = std::make_unique<api::router>(api::cors_policy{cfg.server.cors_origins}, api::api_key_set{keys});
+  api::add_health_route(*s.router, [&s]() -> result<void> {
+    std::lock_guard lock(s.health_mutex);
+    return s.health_db->check();
+  });
+  api::add_vapid_public_key_route(*s.router, s.signer->public_key_b64url());
+  api::web_assets().install(*s.router);
+  api::server_options http;
+  http.host = cfg.server.listen_host;
+  http.port = cfg.server.listen_port;
+  http.threads = cfg.server.threads;
+  http.body_limit = cfg.server.body_limit;
+  http.header_limit = cfg.server.header_limit;
+  http.read_timeout = cfg.server.read_timeout;
+  http.idle_timeout = cfg.server.idle_timeout;
+  http.max_connections = cfg.server.max_connections;
+  http.trust_forwarded_for = cfg.server.trust_forwarded_for;
+  s.server = std::make_unique<api::http_server>(http, *s.router);
   return d;
 }
 
@@ -115,12 +152,19 @@ result<void> daemon::start() {
   auto started = impl_->dispatcher->start();
   if (!started) return started;
   spdlog::info("delivering from the outbox");
+  auto port = impl_->server->start();
+  if (!port) return tl::unexpected(port.error());
+  const auto& host = impl_->cfg.server.listen_host;
+  const bool v6 = host.find(':') != std::string::npos;
+  spdlog::info("listening on http://{}{}{}:{}", v6 ? "[" : "", host, v6 ? "]" : "", *port);
   return {};
 }
 
 void daemon::stop(std::chrono::milliseconds grace) {
   if (impl_->stopped || !impl_->dispatcher) return;
   impl_->stopped = true;
+  // The listener first, so no new work arrives while delivery drains.
+  if (impl_->server) impl_->server->stop(grace);
   impl_->dispatcher->stop(grace);
   // Order matters: the dispatcher's completions point into the sender's
   // thread, the sender's requests were built from the signer's tokens.
@@ -140,8 +184,7 @@ void daemon::reload(const config& next) {
   }
   const bool restart_needed = next.data_dir != cur.data_dir || next.vapid.subject != cur.vapid.subject ||
                               next.vapid.private_key_file != cur.vapid.private_key_file ||
-                              next.server.listen_host != cur.server.listen_host ||
-                              next.server.listen_port != cur.server.listen_port ||
+                              next.server != cur.server ||
                               next.delivery.endpoints.allowed_hosts != cur.delivery.endpoints.allowed_hosts ||
                               next.delivery.max_in_flight != cur.delivery.max_in_flight;
   if (restart_needed) spdlog::warn("reload: storage, VAPID, listener and delivery changes take effect at restart");
