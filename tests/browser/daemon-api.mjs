@@ -26,16 +26,21 @@ const ROUTES = [
   ['POST', '/v1/deliveries/probe/events'],
 ];
 
-function writeConfig(dir, corsOrigins) {
+function writeConfig(dir, corsOrigins, minimal) {
   const file = path.join(dir, 'webpushd.yaml');
-  writeFileSync(file, `
+  const common = `
 server:
   listen: 127.0.0.1:0
   cors_origins: [${corsOrigins.map((o) => JSON.stringify(o)).join(', ')}]
-api:
-  identify_secret: ${IDENTIFY_SECRET}
 storage: { data_dir: data }
 vapid: { subject: "mailto:ops@shop.example" }
+logging: { format: json, level: info }
+`;
+  // What the browser tests need beyond that: the identify secret, consent
+  // categories with Polish texts, and the fake GCM endpoints.
+  writeFileSync(file, minimal ? common : `${common}
+api:
+  identify_secret: ${IDENTIFY_SECRET}
 consent:
   text_version: v3
   categories:
@@ -51,16 +56,15 @@ delivery:
   endpoints:
     # Chromium with the fake GCM server subscribes at https://jmt17.google.com/fcm/send/<token>.
     allowed_hosts: ["*.google.com"]
-logging: { format: json, level: info }
 `);
   return file;
 }
 
 /** Starts webpushd for the shop origins; resolves with the API object the suite uses. */
-export async function startDaemonApi({ corsOrigins }) {
+export async function startDaemonApi({ corsOrigins, minimal = false }) {
   if (!existsSync(webpushd)) throw new Error(`${webpushd} is not built`);
   const dir = tempDir('webpushd-browser-');
-  const config = writeConfig(dir, corsOrigins);
+  const config = writeConfig(dir, corsOrigins, minimal);
   const child = spawn(webpushd, ['--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   child.stderr.on('data', (d) => { log += d; });
@@ -68,7 +72,11 @@ export async function startDaemonApi({ corsOrigins }) {
   const match = await waitFor(() => {
     if (child.exitCode !== null) throw new Error(`webpushd exited ${child.exitCode}`);
     return log.match(/listening on (http:\/\/[0-9.]+:\d+)/);
-  }, { timeoutMs: 10000, what: 'webpushd listening line' }).catch((e) => { child.kill('SIGKILL'); throw new Error(`${e.message}\n${log}`); });
+  }, { timeoutMs: 10000, what: 'webpushd listening line' }).catch((e) => {
+    child.kill('SIGKILL');
+    if (log.includes('webpushd started')) throw new Error('webpushd started without an HTTP listener (no "listening on" line)');
+    throw new Error(`${e.message}\n${log}`);
+  });
   const origin = match[1];
   const vapidPublicKey = await fetch(`${origin}/v1/vapid-public-key`).then((r) => r.json()).then((b) => b.publicKey, () => null);
   const asSubscriber = (token) => ({ Authorization: `Subscriber ${token}` });
@@ -98,6 +106,20 @@ export async function startDaemonApi({ corsOrigins }) {
   };
 }
 
+/** Null when the daemon serves the SDK files and the VAPID key (with the minimal config), else why not. */
+export async function probeSdkFiles() {
+  if (!existsSync(webpushd)) return `${webpushd} is not built`;
+  let api;
+  try { api = await startDaemonApi({ corsOrigins: ['http://127.0.0.1:1'], minimal: true }); } catch (e) { return e.message.split('\n')[0]; }
+  try {
+    for (const route of ['/sdk/webpushd.js', '/sdk/sw.js', '/v1/vapid-public-key']) {
+      const r = await fetch(api.origin + route).catch(() => null);
+      if (!r?.ok) return `GET ${route} answers ${r?.status}`;
+    }
+    return null;
+  } finally { await api.close(); }
+}
+
 /**
  * Starts the daemon once with a throw-away config and asks for every route
  * the browser needs. Resolves with null when all are there, else with a
@@ -105,11 +127,19 @@ export async function startDaemonApi({ corsOrigins }) {
  */
 export async function probeDaemon() {
   if (!existsSync(webpushd)) return `${webpushd} is not built`;
+  const problems = [];
+  const first = (e) => e.message.split('\n').find((l) => /unknown key|: /.test(l) && l.includes('.yaml')) ?? e.message.split('\n')[0];
   let api;
   try {
     api = await startDaemonApi({ corsOrigins: ['http://127.0.0.1:1'] });
+    await api.close();
   } catch (e) {
-    return `webpushd does not start with the browser-test config: ${e.message.split('\n').slice(0, 3).join(' | ')}`;
+    problems.push(`the browser-test config is refused (${first(e)})`);
+  }
+  try {
+    api = await startDaemonApi({ corsOrigins: ['http://127.0.0.1:1'], minimal: true });
+  } catch (e) {
+    return [...problems, `webpushd does not start: ${first(e)}`].join('; ');
   }
   try {
     const missing = [];
@@ -122,7 +152,8 @@ export async function probeDaemon() {
         if (!r || r.status === 405 || /no such (route|file|path)|not_found"/.test(body) && !/subscription|delivery/.test(body)) missing.push(`${method} ${route.split('?')[0]}`);
       }
     }
-    return missing.length ? `the daemon does not serve yet: ${missing.join(', ')}` : null;
+    if (missing.length) problems.push(`the daemon does not serve yet: ${missing.join(', ')}`);
+    return problems.length ? problems.join('; ') : null;
   } finally {
     await api.close();
   }

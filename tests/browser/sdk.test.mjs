@@ -6,16 +6,16 @@
 // click/close/shown reports reach the daemon.
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { binDir, waitFor } from '../integration/harness.mjs';
+import { binDir, sourceDir, waitFor } from '../integration/harness.mjs';
 import {
   clearNotifications, deliverPush, dispatchNotificationEvent, launchChromium, missingPrerequisite, notifications,
   startFakeGcm, startShop, waitForNotificationDisplay,
 } from './browser.mjs';
-import { probeDaemon, startDaemonApi } from './daemon-api.mjs';
+import { probeDaemon, probeSdkFiles, startDaemonApi } from './daemon-api.mjs';
 import { startStandInApi } from './standin-api.mjs';
 
 const screenshotDir = path.join(binDir, '..', 'browser-screenshots');
@@ -330,6 +330,43 @@ function sdkSuite(name, startApi, skip) {
 }
 
 const missing = missingPrerequisite();
+
+// What the real daemon already serves: the SDK files and the VAPID key. A
+// shop page loads the SDK from it cross-origin, the worker imports sw.js from
+// it, and the page reads the key through CORS.
+describe('real webpushd: SDK files and VAPID key', { skip: missing ?? (await probeSdkFiles()) ?? false }, () => {
+  test('a shop page loads the SDK and registers a worker importing sw.js from the daemon', async () => {
+    let api;
+    const shop = await startShop(() => api.origin);
+    const gcm = await startFakeGcm();
+    let context;
+    try {
+      api = await startDaemonApi({ corsOrigins: [shop.origin], minimal: true });
+      for (const f of ['webpushd.js', 'sw.js']) {
+        const served = await (await fetch(`${api.origin}/sdk/${f}`)).text();
+        assert.equal(served, readFileSync(path.join(sourceDir, 'web', 'sdk', f), 'utf8'), `${f} is web/sdk/${f}`);
+      }
+      context = await launchChromium(gcm);
+      const page = await context.newPage();
+      await page.goto(`${shop.origin}/`);
+      const state = await page.evaluate(() => window.push.ready);
+      assert.equal(state.supported, true);
+      assert.equal(state.subscribed, false);
+      const r = await page.evaluate(async (base) => {
+        const key = await (await fetch(`${base}/v1/vapid-public-key`)).json();  // CORS
+        const reg = await navigator.serviceWorker.register(`/webpushd-sw.js?api=${encodeURIComponent(base)}`);
+        await navigator.serviceWorker.ready;
+        return { key: key.publicKey, active: !!reg.active };
+      }, api.origin);
+      assert.equal(r.key, api.vapidPublicKey);
+      assert.equal(r.active, true, 'the worker (importing the daemon\'s sw.js) installed');
+    } finally {
+      await context?.close().catch(() => {});
+      await Promise.all([shop.close(), gcm.close(), api?.close()]);
+    }
+  });
+});
+
 sdkSuite('real webpushd', startDaemonApi, missing ?? (await probeDaemon()) ?? false);
 // TEMPORARY: until the daemon's routes have landed (see standin-api.mjs).
 sdkSuite('stand-in API (temporary)', async (o) => {
