@@ -1,6 +1,7 @@
 #include "webpushd/app/config.hpp"
 
 #include <fstream>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -225,6 +226,37 @@ result<config> parse_config(std::string_view text, const std::string& source_nam
   const json& storage = section(root, "storage");
   c.data_dir = base_dir / value_at<std::string>(storage, "data_dir", "data");
   c.data_dir = c.data_dir.lexically_normal();
+
+  c.server.identify_secret = value_at<std::string>(server, "identify_secret", "");
+
+  const json& consent = section(root, "consent");
+  c.consent.text_version = value_at<std::string>(consent, "text_version", "v1");
+  c.consent.default_timezone = value_at<std::string>(consent, "default_timezone", "UTC");
+  c.consent.default_locale = value_at<std::string>(consent, "default_locale", "en");
+  if (consent.contains("categories")) {
+    for (const auto& item : consent.at("categories")) {
+      consent::category_def def;
+      def.name = item.at("name").get<std::string>();
+      for (const auto& [locale, words] : item.at("texts").items()) {
+        def.texts[locale] = {words.at("label").get<std::string>(), value_at<std::string>(words, "description", "")};
+      }
+      c.consent.categories.push_back(std::move(def));
+    }
+  } else {
+    // A shop that configured nothing still gets one honest category.
+    c.consent.categories.push_back(
+        {"updates", {{"en", {"Updates from this shop", "Reminders and news about products you looked at."}}}});
+  }
+  // The consent module knows its own rules (unique names, real time zone).
+  if (auto ok = consent::validate_consent_config(c.consent); !ok) {
+    std::string pointer = "/" + ok.error().field;
+    for (auto& ch : pointer) {
+      if (ch == '.') ch = '/';
+    }
+    pointer = std::regex_replace(pointer, std::regex(R"(\[(\d+)\])"), "/$1");
+    return fail("config_invalid", position_prefix(source_name, pointer, doc->positions) + ": " + ok.error().field +
+                                      ": " + ok.error().message);
+  }
 
   const json& vapid = section(root, "vapid");
   c.vapid.subject = value_at<std::string>(vapid, "subject", "");

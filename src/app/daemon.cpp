@@ -6,16 +6,21 @@
 
 #include <spdlog/spdlog.h>
 
+#include "webpushd/api/delivery_routes.hpp"
 #include "webpushd/api/health.hpp"
 #include "webpushd/api/http_server.hpp"
 #include "webpushd/api/router.hpp"
 #include "webpushd/api/static_assets.hpp"
+#include "webpushd/api/subscriber_routes.hpp"
+#include "webpushd/consent/subscriber_service.hpp"
 #include "webpushd/app/logging.hpp"
 #include "webpushd/delivery/dispatcher.hpp"
 #include "webpushd/delivery/endpoint_rules.hpp"
 #include "webpushd/delivery/sender.hpp"
 #include "webpushd/storage/database.hpp"
 #include "webpushd/storage/outbox_store.hpp"
+#include "webpushd/storage/write_queue.hpp"
+#include "webpushd/tracking/beacons.hpp"
 #include "webpushd/webpush/vapid.hpp"
 
 namespace webpushd::app {
@@ -44,6 +49,13 @@ struct daemon::impl {
   std::unique_ptr<delivery::sender> sender;
   std::unique_ptr<delivery::dispatcher> dispatcher;
   bool stopped = false;
+  // Subscribers, consent and beacons: the single writer (group commit) and
+  // the services that submit to it. Declared after delivery and before the
+  // server, so they outlive every handler that uses them.
+  std::unique_ptr<storage::write_queue> writer;
+  std::unique_ptr<consent::subscriber_service> subscribers;
+  std::optional<tracking::delivery_signer> delivery_signer;
+  std::unique_ptr<tracking::beacon_recorder> beacons;
   // api: declared last so the server goes first when impl is destroyed.
   std::optional<storage::database> health_db;  // its own connection: database is one-thread
   std::mutex health_mutex;
@@ -120,6 +132,24 @@ result<std::unique_ptr<daemon>> daemon::create(const config& cfg, const clock& c
   dopt.rules = so.rules;
   s.dispatcher = std::make_unique<delivery::dispatcher>(dopt, *s.outbox, *s.signer, *s.sender, clk);
 
+  // --- subscribers, consent ledger, beacons: one writer thread, group commit ---
+  auto writer_db = storage::database::open(db_path);
+  if (!writer_db) return tl::unexpected(writer_db.error());
+  s.writer = std::make_unique<storage::write_queue>(std::move(*writer_db));
+  auto reader_db = storage::database::open(db_path);
+  if (!reader_db) return tl::unexpected(reader_db.error());
+  auto subscribers =
+      consent::subscriber_service::create(cfg.consent, so.rules, *s.writer, std::move(*reader_db), clk);
+  if (!subscribers) return tl::unexpected(subscribers.error());
+  s.subscribers = std::move(*subscribers);
+  bool tracking_key_created = false;
+  auto delivery_signer =
+      tracking::delivery_signer::load_or_create(cfg.data_dir / "tracking.key", tracking_key_created);
+  if (!delivery_signer) return tl::unexpected(delivery_signer.error());
+  if (tracking_key_created) spdlog::info("generated a new delivery signing key in {}", (cfg.data_dir / "tracking.key").string());
+  s.delivery_signer.emplace(std::move(*delivery_signer));
+  s.beacons = std::make_unique<tracking::beacon_recorder>(*s.delivery_signer, *s.writer, clk);
+
   // --- api: the HTTP listener (started in start(), stopped first in stop()) ---
   auto health_db = storage::database::open(db_path);
   if (!health_db) return tl::unexpected(health_db.error());
@@ -133,6 +163,9 @@ result<std::unique_ptr<daemon>> daemon::create(const config& cfg, const clock& c
     return s.health_db->check();
   });
   api::add_vapid_public_key_route(*s.router, s.signer->public_key_b64url());
+  api::add_subscriber_routes(*s.router, *s.subscribers, {cfg.server.identify_secret});
+  api::add_gdpr_routes(*s.router, *s.subscribers);
+  api::add_delivery_event_routes(*s.router, *s.beacons);
   api::web_assets().install(*s.router);
   api::server_options http;
   http.host = cfg.server.listen_host;
@@ -166,6 +199,8 @@ void daemon::stop(std::chrono::milliseconds grace) {
   // The listener first, so no new work arrives while delivery drains.
   if (impl_->server) impl_->server->stop(grace);
   impl_->dispatcher->stop(grace);
+  // Everything accepted over HTTP is committed before this returns.
+  if (impl_->writer) impl_->writer->stop();
   // Order matters: the dispatcher's completions point into the sender's
   // thread, the sender's requests were built from the signer's tokens.
   impl_->dispatcher.reset();

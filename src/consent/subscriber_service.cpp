@@ -74,6 +74,31 @@ result<void> append_entry(storage::database& db, const std::string& public_id, c
   return {};
 }
 
+// Moves a subscriber to a new endpoint and records it in the ledger; a
+// separate subscriber that already held the new endpoint is retired (and its
+// unsubscription recorded too).
+result<subscribe_outcome> move_and_record(storage::database& db, storage::subscriber_store& store, std::int64_t row_id,
+                                          const std::string& endpoint, const std::string& p256dh,
+                                          const std::string& auth, const checked_origin& origin, time_point now) {
+  auto moved = store.move_endpoint(row_id, endpoint, p256dh, auth, now);
+  if (!moved) return tl::unexpected(std::move(moved.error()));
+  const auto& s = moved->subscriber;
+  if (auto r = append_entry(db, s.public_id, consent_action::resubscribe, s.categories, s.categories,
+                            s.consent_text_version, origin, now);
+      !r) {
+    return tl::unexpected(std::move(r.error()));
+  }
+  if (moved->retired && !moved->retired->public_id.empty()) {
+    const auto& gone = *moved->retired;
+    if (auto r = append_entry(db, gone.public_id, consent_action::unsubscribe, gone.categories, {},
+                              gone.consent_text_version, origin, now);
+        !r) {
+      return tl::unexpected(std::move(r.error()));
+    }
+  }
+  return subscribe_outcome{s.public_id, {}, false};
+}
+
 // Erases one subscriber and records it; shared by both erase operations.
 result<erase_outcome> erase_one(storage::database& db, const storage::subscriber_record& s,
                                 const checked_origin& origin, time_point now) {
@@ -193,7 +218,8 @@ void subscriber_service::subscribe(subscribe_request request, callback<subscribe
 }
 
 void subscriber_service::resubscribe(resubscribe_request request, callback<subscribe_outcome> done) {
-  if (request.old_endpoint.empty() || request.old_endpoint.size() > delivery::max_endpoint_length) {
+  if (request.id.empty() &&
+      (request.old_endpoint.empty() || request.old_endpoint.size() > delivery::max_endpoint_length)) {
     return done(fail("invalid_endpoint", "old_endpoint must be the previous subscription's endpoint", "old_endpoint"));
   }
   auto sub = validate_push_subscription(request.endpoint, request.p256dh, request.auth, rules_);
@@ -204,10 +230,17 @@ void subscriber_service::resubscribe(resubscribe_request request, callback<subsc
   const clock& clk = clock_;
   run<subscribe_outcome>(
       writer_,
-      [old_endpoint = std::move(request.old_endpoint), sub = std::move(*sub), origin = std::move(*origin),
-       &clk](storage::database& db) -> result<subscribe_outcome> {
+      [id = std::move(request.id), token = std::move(request.token), old_endpoint = std::move(request.old_endpoint),
+       sub = std::move(*sub), origin = std::move(*origin), &clk](storage::database& db) -> result<subscribe_outcome> {
         const auto now = clk.now();
         auto store = storage::make_sqlite_subscriber_store(db);
+        if (!id.empty()) {
+          // Token-authenticated: the SDK and service worker know who they are.
+          auto found = authenticate(*store, id, token);
+          if (!found) return tl::unexpected(std::move(found.error()));
+          if (found->endpoint == sub.endpoint) return subscribe_outcome{found->public_id, {}, false};  // a retry
+          return move_and_record(db, *store, found->id, sub.endpoint, sub.p256dh, sub.auth, origin, now);
+        }
         auto old = store->find_by_endpoint(old_endpoint);
         if (!old) return tl::unexpected(std::move(old.error()));
         if (!*old || (*old)->public_id.empty()) {
@@ -219,23 +252,7 @@ void subscriber_service::resubscribe(resubscribe_request request, callback<subsc
           }
           return tl::unexpected(not_found("old_endpoint"));
         }
-        auto moved = store->move_endpoint((*old)->id, sub.endpoint, sub.p256dh, sub.auth, now);
-        if (!moved) return tl::unexpected(std::move(moved.error()));
-        const auto& s = moved->subscriber;
-        if (auto r = append_entry(db, s.public_id, consent_action::resubscribe, s.categories, s.categories,
-                                  s.consent_text_version, origin, now);
-            !r) {
-          return tl::unexpected(std::move(r.error()));
-        }
-        if (moved->retired && !moved->retired->public_id.empty()) {
-          const auto& gone = *moved->retired;
-          if (auto r = append_entry(db, gone.public_id, consent_action::unsubscribe, gone.categories, {},
-                                    gone.consent_text_version, origin, now);
-              !r) {
-            return tl::unexpected(std::move(r.error()));
-          }
-        }
-        return subscribe_outcome{s.public_id, {}, false};
+        return move_and_record(db, *store, (*old)->id, sub.endpoint, sub.p256dh, sub.auth, origin, now);
       },
       std::move(done));
 }
@@ -357,6 +374,23 @@ void subscriber_service::erase_customer(std::string customer_id, request_origin 
         return total;
       },
       std::move(done));
+}
+
+result<subscriber_state> subscriber_service::describe(std::string_view id, std::string_view token) {
+  std::lock_guard lock{reader_mutex_};
+  auto store = storage::make_sqlite_subscriber_store(reader_);
+  auto found = authenticate(*store, std::string{id}, std::string{token});
+  if (!found) return tl::unexpected(std::move(found.error()));
+  subscriber_state out;
+  out.id = found->public_id;
+  out.state = found->state == storage::subscription_state::active ? "active"
+              : found->unsubscribed()                              ? "unsubscribed"
+                                                                   : "gone";
+  out.categories = found->categories;
+  out.timezone = found->timezone;
+  out.locale = found->locale;
+  out.text_version = found->consent_text_version;
+  return out;
 }
 
 result<nlohmann::json> subscriber_service::export_subscription(std::string_view id) {

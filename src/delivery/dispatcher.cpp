@@ -54,13 +54,6 @@ struct shared_state {
   dispatcher_counters counters;
 };
 
-std::string origin_of(const std::string& endpoint) {
-  const auto scheme_end = endpoint.find("://");
-  if (scheme_end == std::string::npos) return "?";
-  const auto path = endpoint.find('/', scheme_end + 3);
-  return endpoint.substr(0, path);
-}
-
 }  // namespace
 
 struct dispatcher::impl {
@@ -119,7 +112,7 @@ void dispatcher::impl::prepare_and_submit(webpush::content_encryptor& encryptor,
   f.attempts_before = msg.attempts;
   f.ttl_seconds = msg.ttl_seconds;
   f.expires_at = msg.expires_at;
-  f.origin = origin_of(msg.endpoint);
+  f.origin = log_origin(msg.endpoint);
 
   const auto give_back = [this](finished_attempt&& fa) {
     std::lock_guard lk(state->mu);

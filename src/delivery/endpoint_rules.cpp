@@ -263,4 +263,11 @@ result<endpoint> check_endpoint(std::string_view url, const endpoint_rules& rule
   return ep;
 }
 
+std::string log_origin(std::string_view endpoint_url) {
+  const auto scheme_end = endpoint_url.find("://");
+  if (scheme_end == std::string_view::npos) return "(invalid endpoint)";
+  const auto rest = endpoint_url.find_first_of("/?#", scheme_end + 3);
+  return std::string(endpoint_url.substr(0, rest));
+}
+
 }  // namespace webpushd::delivery

@@ -126,9 +126,23 @@ END;
 ALTER TABLE outbox ADD COLUMN category TEXT;
 )sql";
 
+// Reports from the service worker about a delivered push. One row per
+// (delivery, kind): beacons are retried by browsers, so recording is
+// idempotent by construction.
+constexpr std::string_view v3_delivery_events = R"sql(
+CREATE TABLE delivery_events (
+  delivery_id  TEXT    NOT NULL,
+  type         TEXT    NOT NULL CHECK (type IN ('shown', 'clicked', 'closed')),
+  action       TEXT,
+  at           INTEGER NOT NULL,
+  PRIMARY KEY (delivery_id, type)
+) STRICT, WITHOUT ROWID;
+)sql";
+
 constexpr std::array all_migrations{
     migration{1, v1_subscriptions_and_outbox},
     migration{2, v2_subscribers_and_consent},
+    migration{3, v3_delivery_events},
 };
 
 }  // namespace

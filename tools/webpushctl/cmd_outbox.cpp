@@ -122,15 +122,6 @@ result<push_subscription> parse_push_subscription(const std::string& text) {
   return sub;
 }
 
-// scheme://authority of a stored endpoint. The rest of the URL identifies
-// the browser, so it is never printed.
-std::string origin_of(const std::string& url) {
-  const auto scheme_end = url.find("://");
-  if (scheme_end == std::string::npos) return "(invalid endpoint)";
-  const auto path = url.find_first_of("/?#", scheme_end + 3);
-  return url.substr(0, path);
-}
-
 // Reasons may quote a push service's response body: keep the terminal safe.
 std::string printable(std::string text, std::size_t max_length = std::string::npos) {
   for (auto& c : text) {
@@ -244,7 +235,7 @@ int run_list(const list_options& o) {
     auto origin = origins.find(r.subscription_id);
     if (origin == origins.end()) {
       auto found = subs->find(r.subscription_id);
-      const std::string text = found && *found ? origin_of((*found)->endpoint) : "?";
+      const std::string text = found && *found ? webpushd::delivery::log_origin((*found)->endpoint) : "?";
       origin = origins.emplace(r.subscription_id, text).first;
     }
     std::cout << std::setw(10) << r.id << std::setw(10) << storage::to_string(r.state) << std::setw(9) << r.attempts
@@ -273,7 +264,7 @@ int run_show(const show_options& o) {
             << "last reason:      " << (r.last_reason.empty() ? "-" : printable(r.last_reason)) << "\n"
             << "subscription:     " << r.subscription_id;
   if (sub && *sub) {
-    std::cout << " (" << sub_states[static_cast<int>((*sub)->state)] << ", " << origin_of((*sub)->endpoint) << ")";
+    std::cout << " (" << sub_states[static_cast<int>((*sub)->state)] << ", " << webpushd::delivery::log_origin((*sub)->endpoint) << ")";
   }
   std::cout << "\n"
             << "source:           " << (r.source.empty() ? "-" : printable(r.source)) << "\n"

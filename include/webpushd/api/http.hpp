@@ -77,13 +77,14 @@ using handler = std::function<void(request&&, respond_fn)>;
 /// | `malformed_*`, `invalid_json`, `bad_request` | 400 |
 /// | `unauthorized` | 401 |
 /// | `forbidden` | 403 |
-/// | `not_found`, `unknown_*` | 404 |
+/// | `not_found`, `unknown_*` (except `unknown_category`) | 404 |
+/// | `subscription_inactive` | 409 |
 /// | `method_not_allowed` | 405 |
 /// | `conflict`, `*_conflict`, `already_*` | 409 |
 /// | `gone` | 410 |
 /// | `payload_too_large`, `*_too_large` (except headers) | 413 |
 /// | `unsupported_media_type` | 415 |
-/// | `invalid_*`, `*_invalid`, `missing_*`, `*_required`, `*_not_allowed` | 422 |
+/// | `invalid_*`, `*_invalid`, `missing_*`, `*_required`, `*_not_allowed`, `unknown_category`, `consent_missing` | 422 |
 /// | `rate_limited` | 429 |
 /// | `headers_too_large` | 431 |
 /// | `storage_*`, `unavailable`, `shutting_down` | 503 |

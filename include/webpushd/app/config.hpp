@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "webpushd/consent/config.hpp"
 #include "webpushd/core/error.hpp"
 
 namespace webpushd::app {
@@ -36,6 +37,7 @@ struct server_config {
   bool trust_forwarded_for = false;       ///< client address from X-Forwarded-For (behind a proxy)
   std::vector<std::string> cors_origins;  ///< shop origins allowed to call browser endpoints
   std::vector<api_key_config> api_keys;   ///< backend keys (Authorization: Bearer)
+  std::string identify_secret;            ///< signs customer ids for identify(); empty: disabled
   bool operator==(const server_config&) const = default;
 };
 
@@ -85,6 +87,7 @@ struct config {
   server_config server;
   std::filesystem::path data_dir = "data";  ///< resolved against the config file's folder
   vapid_config vapid;
+  consent::consent_config consent;  ///< categories and texts (default: one category, "updates")
   delivery_config delivery;
   logging_config logging;
 };

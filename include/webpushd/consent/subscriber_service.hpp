@@ -73,8 +73,13 @@ struct subscribe_outcome {
 };
 
 /// @brief A `pushsubscriptionchange`: the browser replaced the subscription.
+/// The caller proves it held the old subscription either with `id` and
+/// `token` (the SDK and service worker, which keep both) or, when `id` is
+/// empty, with `old_endpoint`.
 struct resubscribe_request {
-  std::string old_endpoint;  ///< proves the caller held the old subscription
+  std::string id;            ///< the subscriber's public id (with `token`)
+  std::string token;         ///< the subscriber token
+  std::string old_endpoint;  ///< used when `id` is empty
   std::string endpoint;      ///< subscription.endpoint (the new one)
   std::string p256dh;
   std::string auth;
@@ -101,6 +106,16 @@ struct unsubscribe_request {
   std::string id;
   std::string token;
   request_origin origin;
+};
+
+/// @brief What a subscriber's browser may read about itself.
+struct subscriber_state {
+  std::string id;
+  std::string state;  ///< "active", "unsubscribed", "gone" (the push service ended it)
+  std::vector<std::string> categories;
+  std::string timezone;
+  std::string locale;
+  std::string text_version;
 };
 
 /// @brief What an erasure did.
@@ -137,6 +152,7 @@ class subscriber_service {
   /// @brief Moves the subscriber holding `old_endpoint` to the new
   /// subscription, keeping id, token, consent, customer link and history
   /// (ledger `resubscribe`). Retrying after success answers the same.
+  /// With `id`: `not_found` for an unknown id or a wrong token. Without:
   /// `not_found` (field "old_endpoint") when neither endpoint is known.
   void resubscribe(resubscribe_request request, callback<subscribe_outcome> done);
 
@@ -146,6 +162,10 @@ class subscriber_service {
   /// and the SDK has one recovery for both (subscribe again).
   /// `subscription_inactive` after unsubscription.
   void set_consent(consent_request request, callback<consent_outcome> done);
+
+  /// @brief The subscriber's own view of its subscription (token as in
+  /// set_consent). Synchronous, on the read connection.
+  result<subscriber_state> describe(std::string_view id, std::string_view token);
 
   /// @brief Unsubscribes (ledger `unsubscribe`); queued messages are
   /// cancelled. Idempotent. Token as in set_consent.

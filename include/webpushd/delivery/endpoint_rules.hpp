@@ -75,4 +75,10 @@ bool host_matches(std::string_view host, std::string_view pattern) noexcept;
 /// Any other length counts as internal (refuse what we cannot judge).
 bool is_internal_address(byte_view ip) noexcept;
 
+/// @brief `scheme://authority` of an endpoint, for logs and CLI output.
+/// The rest of an endpoint URL identifies one browser, so it is never
+/// printed; this works on any text (stored rows may predate today's rules)
+/// and gives "(invalid endpoint)" when there is no scheme.
+std::string log_origin(std::string_view endpoint_url);
+
 }  // namespace webpushd::delivery

@@ -7,6 +7,7 @@
 
 #include "test_support.hpp"
 #include "webpushd/storage/database.hpp"
+#include "webpushd/storage/delivery_event_store.hpp"
 #include "webpushd/storage/subscription_store.hpp"
 
 using namespace webpushd;
@@ -160,4 +161,21 @@ TEST_CASE("the database moves without closing") {
   database b = std::move(a);
   CHECK(b.handle() != nullptr);
   CHECK(b.check());
+}
+
+TEST_CASE("schema v3 records delivery events once per (delivery, type)") {
+  temp_dir dir;
+  auto db = open_ok(dir.db_file());
+  CHECK(db.schema_version() >= 3);
+  auto events = make_sqlite_delivery_event_store(db);
+  const auto t = from_unix_millis(1'700'000'000'000);
+  CHECK(events->record({"d_1", "clicked", "open", t}).value() == true);
+  CHECK(events->record({"d_1", "clicked", "other", t}).value() == false);  // first report wins
+  CHECK(events->record({"d_1", "shown", "", t}).value() == true);
+  CHECK_FALSE(events->record({"d_1", "bought", "", t}).has_value());        // the schema's CHECK
+  const auto got = events->for_delivery("d_1").value();
+  REQUIRE(got.size() == 2);
+  CHECK(got[0].type == "clicked");
+  CHECK(got[0].action == "open");
+  CHECK(got[1].action.empty());
 }

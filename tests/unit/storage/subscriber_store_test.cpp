@@ -67,8 +67,8 @@ struct fixture : webpushd::storage::testing::stores {
 TEST_CASE("schema v2 adds subscribers, categories, the ledger and the outbox category") {
   webpushd::storage::testing::temp_dir dir;
   auto db = webpushd::storage::testing::open_ok(dir.db_file());
-  CHECK(latest_schema_version() == 2);
-  CHECK(db.schema_version() == 2);
+  CHECK(latest_schema_version() >= 2);
+  CHECK(db.schema_version() == latest_schema_version());
   auto f = make_sqlite_subscription_store(db);  // v1 stores still work on v2
   CHECK(f->upsert("https://push.example/v1", "p", "a", {}));
 }

@@ -1,0 +1,101 @@
+#include "webpushd/tracking/beacons.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "webpushd/crypto/primitives.hpp"
+#include "webpushd/storage/delivery_event_store.hpp"
+
+namespace webpushd::tracking {
+namespace {
+
+constexpr std::size_t key_bytes = 32;
+constexpr std::size_t signature_bytes = 16;
+
+bool is_id_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+}  // namespace
+
+delivery_signer::delivery_signer(bytes key) : key_(std::move(key)) {}
+
+result<delivery_signer> delivery_signer::load_or_create(const std::filesystem::path& path, bool& created) {
+  created = false;
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) {
+    std::ifstream in(path);
+    if (!in) return fail("key_unreadable", "cannot read " + path.string(), "");
+    std::string text;
+    std::getline(in, text);
+    auto key = base64url_decode(text);
+    if (!key || key->size() < key_bytes) {
+      return fail("invalid_key", path.string() + " does not hold a base64url key of at least 32 bytes", "");
+    }
+    return delivery_signer(std::move(*key));
+  }
+  auto key = crypto::random_bytes(key_bytes);
+  // Written beside the target and renamed, so a crash never leaves half a key.
+  const auto tmp = path.string() + ".tmp";
+  {
+    const mode_t old_mask = ::umask(077);
+    std::ofstream out(tmp, std::ios::trunc);
+    ::umask(old_mask);
+    if (!out) return fail("key_unwritable", "cannot write " + tmp, "");
+    out << base64url_encode(key) << "\n";
+    out.flush();
+    if (!out) return fail("key_unwritable", "cannot write " + tmp, "");
+  }
+  ::chmod(tmp.c_str(), 0600);
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return fail("key_unwritable", "cannot move the key into place: " + ec.message(), "");
+  created = true;
+  return delivery_signer(std::move(key));
+}
+
+std::string delivery_signer::new_delivery_id() { return "d_" + crypto::random_token(16); }
+
+std::string delivery_signer::sign(std::string_view delivery_id) const {
+  const auto mac = crypto::hmac_sha256(key_, as_bytes(delivery_id));
+  return base64url_encode(byte_view(mac.data(), signature_bytes));
+}
+
+bool delivery_signer::verify(std::string_view delivery_id, std::string_view signature) const {
+  return crypto::constant_time_equal(sign(delivery_id), signature);
+}
+
+result<void> validate_beacon(const beacon& b) {
+  if (b.delivery_id.empty() || b.delivery_id.size() > 64 ||
+      !std::all_of(b.delivery_id.begin(), b.delivery_id.end(), is_id_char)) {
+    return fail("invalid_delivery_id", "not a delivery id", "id");
+  }
+  if (b.type != "shown" && b.type != "clicked" && b.type != "closed") {
+    return fail("invalid_type", "type must be shown, clicked or closed", "type");
+  }
+  if (b.action.size() > 64 || (!b.action.empty() && b.type != "clicked")) {
+    return fail("invalid_action", "action is the clicked button's name (at most 64 characters), only for clicked",
+                "action");
+  }
+  if (b.signature.empty()) return fail("missing_field", "sig is required", "sig");
+  return {};
+}
+
+beacon_recorder::beacon_recorder(const delivery_signer& signer, storage::write_queue& writer, const clock& clk)
+    : signer_(signer), writer_(writer), clock_(clk) {}
+
+void beacon_recorder::record(beacon b, std::function<void(result<bool>)> done) {
+  if (auto ok = validate_beacon(b); !ok) return done(tl::unexpected(ok.error()));
+  if (!signer_.verify(b.delivery_id, b.signature)) {
+    return done(fail("invalid_signature", "this report is not signed for that delivery", "sig"));
+  }
+  storage::delivery_event e{std::move(b.delivery_id), std::move(b.type), std::move(b.action), clock_.now()};
+  auto submitted = writer_.submit_value<bool>(
+      [e = std::move(e)](storage::database& db) { return storage::make_sqlite_delivery_event_store(db)->record(e); },
+      done);
+  if (!submitted) done(tl::unexpected(submitted.error()));
+}
+
+}  // namespace webpushd::tracking
