@@ -18,6 +18,8 @@ enum exit_code : int {
   exit_temporary = 4,       ///< temporary failure after retries
 };
 
+/// @brief `delivery sign`.
+void add_delivery_commands(CLI::App& app);
 /// @brief `config check`.
 void add_config_commands(CLI::App& app);
 /// @brief `vapid generate`, `vapid public-key`.

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   webpushctl::add_config_commands(app);
   webpushctl::add_vapid_commands(app);
   webpushctl::add_send_command(app);
+  webpushctl::add_delivery_commands(app);
   webpushctl::add_outbox_commands(app);
   webpushctl::add_consent_commands(app);
   webpushctl::add_bench_commands(app);
