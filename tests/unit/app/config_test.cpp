@@ -184,3 +184,47 @@ TEST_CASE("server: HTTP limits, timeouts, CORS origins and API keys") {
     CHECK_MESSAGE(c.error().message.find("server.read_timeout") != std::string::npos, c.error().message);
   }
 }
+
+TEST_CASE("consent categories come from the config, with a default when none are set") {
+  const auto none = parse(minimal);
+  REQUIRE(none.has_value());
+  REQUIRE(none->consent.categories.size() == 1);
+  CHECK(none->consent.categories[0].name == "updates");
+
+  const auto c = parse(minimal + R"(consent:
+  text_version: "2026-11"
+  categories:
+    - name: cart_reminders
+      texts:
+        en: {label: Cart reminders}
+        pl: {label: Przypomnienia o koszyku, description: Najwyżej raz dziennie.}
+)");
+  REQUIRE_MESSAGE(c.has_value(), (c ? "" : c.error().message));
+  REQUIRE(c->consent.categories.size() == 1);
+  CHECK(c->consent.text_version == "2026-11");
+  CHECK(c->consent.categories[0].texts.at("pl").label == "Przypomnienia o koszyku");
+  CHECK(c->consent.categories[0].texts.at("en").description.empty());
+}
+
+TEST_CASE("consent errors the schema cannot see still point at their line") {
+  SUBCASE("a category name used twice") {
+    const auto c = parse(minimal + R"(consent:
+  categories:
+    - {name: promotions, texts: {en: {label: A}}}
+    - {name: promotions, texts: {en: {label: B}}}
+)");
+    REQUIRE_FALSE(c.has_value());
+    CHECK_MESSAGE(c.error().message.find("shop.yaml:6:") != std::string::npos, c.error().message);
+  }
+  SUBCASE("a time zone that does not exist") {
+    const auto c = parse(minimal + "consent:\n  default_timezone: Europe/Atlantis\n");
+    REQUIRE_FALSE(c.has_value());
+    CHECK_MESSAGE(c.error().message.find("shop.yaml:4:21: consent.default_timezone") != std::string::npos,
+                  c.error().message);
+  }
+  SUBCASE("English texts are required") {
+    const auto c = parse(minimal + "consent:\n  categories:\n    - {name: promotions, texts: {pl: {label: A}}}\n");
+    REQUIRE_FALSE(c.has_value());
+    CHECK(c.error().message.find("consent.categories") != std::string::npos);
+  }
+}
