@@ -1,13 +1,17 @@
-// The curl multi sender: one thread, curl_multi_poll, pooled easy handles.
+// The curl multi sender: one thread, curl_multi_poll, per-origin queues in
+// front of curl, pooled easy handles configured once.
 #include "webpushd/delivery/sender.hpp"
 
 #include "text.hpp"
 
 #include <algorithm>
+#include <array>
+#include <charconv>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
@@ -29,12 +33,8 @@ struct easy_deleter {
 struct multi_deleter {
   void operator()(CURLM* h) const noexcept { curl_multi_cleanup(h); }
 };
-struct slist_deleter {
-  void operator()(curl_slist* l) const noexcept { curl_slist_free_all(l); }
-};
 using easy_ptr = std::unique_ptr<CURL, easy_deleter>;
 using multi_ptr = std::unique_ptr<CURLM, multi_deleter>;
-using slist_ptr = std::unique_ptr<curl_slist, slist_deleter>;
 
 // --- Typed setters ------------------------------------------------------------
 // curl_easy_setopt is variadic: the argument's type must match what the
@@ -58,30 +58,66 @@ void global_init() {
   if (rc != CURLE_OK) throw std::runtime_error("curl_global_init failed");
 }
 
+using clock_type = std::chrono::steady_clock;
 using text::iequals;
+using text::lower;
 using text::trim;
 
-/// One request from submit() to completion. Lives on the heap so the
-/// pointers curl keeps (body, headers, error buffer, callback data) stay put.
+struct origin_queue;
+
+/// One request from submit() to completion.
 struct transfer {
   push_request request;
   sender::completion done;
   http_response response;
-  slist_ptr headers;
+  clock_type::time_point submitted;
+  clock_type::time_point deadline;  // submitted + request_timeout: queueing counts
+  origin_queue* origin = nullptr;
+};
+
+/// The requests for one origin (scheme://host[:port]) that curl has not been
+/// given yet, and how many it has.
+struct origin_queue {
+  std::deque<std::unique_ptr<transfer>> waiting;
+  std::size_t active = 0;    // handed to curl
+  bool multiplexed = false;  // its last response came over HTTP/2 (or 3)
+  bool listed = false;       // in impl::ready
+};
+
+/// A pooled easy handle and what curl keeps pointers to across requests.
+/// Options that never change are set once when the slot is made; a request
+/// sets only its URL, body and timeout, and relinks the header nodes. It is
+/// heap-allocated so those pointers stay put.
+struct easy_slot {
   easy_ptr easy;
-  std::chrono::steady_clock::time_point submitted;
-  bool allow_private = false;
+  std::unique_ptr<transfer> current;  // the request it carries, while in curl
+  std::size_t active_index = 0;       // position in impl::active
   bool address_refused = false;
   char error_buffer[CURL_ERROR_SIZE] = {};
+
+  // The header list is made of nodes owned here, not curl_slist_append's:
+  // CURLOPT_HTTPHEADER points at nodes[0] once, and each request only
+  // rewrites the variable lines and relinks the optional ones. curl reads
+  // the list and never frees or changes it.
+  std::array<curl_slist, 7> nodes{};
+  std::string content_encoding = "Content-Encoding: aes128gcm";
+  std::string content_type = "Content-Type: application/octet-stream";
+  // curl 7.88 sends "Expect: 100-continue" for bodies over 1 KiB, costing a
+  // round trip per message; push services never need it.
+  std::string expect = "Expect:";
+  std::string ttl_line;
+  std::string authorization_line;
+  std::string urgency_line;
+  std::string topic_line;
 };
 
 // Connect-time guard: curl calls this instead of socket(2) for every
 // connection, with the address it resolved. Checking here rather than on the
 // URL defeats names that resolve (or re-resolve) to internal addresses.
+// clientp is the slot when private addresses are refused, null otherwise.
 curl_socket_t open_socket(void* clientp, curlsocktype purpose, curl_sockaddr* address) {
-  auto* t = static_cast<transfer*>(clientp);
   if (purpose != CURLSOCKTYPE_IPCXN) return CURL_SOCKET_BAD;
-  if (!t->allow_private) {
+  if (auto* slot = static_cast<easy_slot*>(clientp)) {
     bool internal = true;  // unknown families are refused
     if (address->family == AF_INET && address->addrlen >= sizeof(sockaddr_in)) {
       sockaddr_in in{};
@@ -93,7 +129,7 @@ curl_socket_t open_socket(void* clientp, curlsocktype purpose, curl_sockaddr* ad
       internal = is_internal_address({reinterpret_cast<const std::uint8_t*>(&in6.sin6_addr), 16});
     }
     if (internal) {
-      t->address_refused = true;
+      slot->address_refused = true;
       return CURL_SOCKET_BAD;
     }
   }
@@ -101,34 +137,61 @@ curl_socket_t open_socket(void* clientp, curlsocktype purpose, curl_sockaddr* ad
 }
 
 std::size_t on_header(char* data, std::size_t size, std::size_t count, void* userdata) {
-  auto* t = static_cast<transfer*>(userdata);
+  auto* slot = static_cast<easy_slot*>(userdata);
   const std::size_t len = size * count;
+  if (len == 0 || !slot->current) return len;
+  auto& resp = slot->current->response;
   const std::string_view line(data, len);
-  if (line.substr(0, 5) == "HTTP/") {
-    // A new response begins (after an interim 1xx): forget the previous headers.
-    t->response.location.clear();
-    t->response.retry_after.clear();
-    return len;
+  // Only three lines matter; the first letter rules out the rest cheaply.
+  switch (lower(line.front())) {
+    case 'h':
+      if (line.substr(0, 5) == "HTTP/") {
+        // A new response begins (after an interim 1xx): forget the previous headers.
+        resp.location.clear();
+        resp.retry_after.clear();
+      }
+      return len;
+    case 'l':
+    case 'r':
+      break;
+    default:
+      return len;
   }
   const auto colon = line.find(':');
   if (colon == std::string_view::npos) return len;
   const auto name = line.substr(0, colon);
-  const auto value = trim(line.substr(colon + 1));
   if (iequals(name, "location")) {
-    t->response.location.assign(value);
+    resp.location.assign(trim(line.substr(colon + 1)));
   } else if (iequals(name, "retry-after")) {
-    t->response.retry_after.assign(value);
+    resp.retry_after.assign(trim(line.substr(colon + 1)));
   }
   return len;
 }
 
 std::size_t on_body(char* data, std::size_t size, std::size_t count, void* userdata) {
-  auto* t = static_cast<transfer*>(userdata);
+  auto* slot = static_cast<easy_slot*>(userdata);
   const std::size_t len = size * count;
-  auto& body = t->response.body;
+  if (!slot->current) return len;
+  auto& body = slot->current->response.body;
   if (body.size() < max_response_body) body.append(data, std::min(len, max_response_body - body.size()));
   // Claim everything: returning less would make curl abort the transfer.
   return len;
+}
+
+/// CURLINFO_HTTP_VERSION as the number http_response carries.
+int http_version_number(long v) noexcept {
+  switch (v) {
+    case CURL_HTTP_VERSION_1_0:
+      return 10;
+    case CURL_HTTP_VERSION_1_1:
+      return 11;
+    case CURL_HTTP_VERSION_2_0:
+      return 20;
+    case CURL_HTTP_VERSION_3:
+      return 30;
+    default:
+      return 0;
+  }
 }
 
 }  // namespace
@@ -137,10 +200,13 @@ struct sender::impl {
   explicit impl(sender_options o) : opts(std::move(o)) {
     global_init();
     if (opts.max_in_flight == 0) opts.max_in_flight = 1;
+    opts.max_connections_per_host = std::max(1L, opts.max_connections_per_host);
+    opts.max_concurrent_streams = std::max(1L, opts.max_concurrent_streams);
     multi.reset(curl_multi_init());
     if (!multi) throw std::runtime_error("curl_multi_init failed");
     set_multi_long(multi.get(), CURLMOPT_PIPELINING, opts.http2 ? CURLPIPE_MULTIPLEX : CURLPIPE_NOTHING);
-    set_multi_long(multi.get(), CURLMOPT_MAX_HOST_CONNECTIONS, std::max(1L, opts.max_connections_per_host));
+    set_multi_long(multi.get(), CURLMOPT_MAX_HOST_CONNECTIONS, opts.max_connections_per_host);
+    set_multi_long(multi.get(), CURLMOPT_MAX_CONCURRENT_STREAMS, opts.max_concurrent_streams);
     thread = std::thread([this] { run(); });
     thread_id = thread.get_id();
   }
@@ -153,14 +219,15 @@ struct sender::impl {
     space_cv.notify_all();
     curl_multi_wakeup(multi.get());
     if (thread.joinable()) thread.join();
-    // Handles in the pool are cleaned up before the multi handle (member order).
+    // Slots (easy handles) are cleaned up before the multi handle (member order).
   }
 
   void submit(push_request req, completion done) {
     auto t = std::make_unique<transfer>();
     t->request = std::move(req);
     t->done = std::move(done);
-    t->submitted = std::chrono::steady_clock::now();
+    t->submitted = clock_type::now();
+    bool wake = false;
     {
       std::unique_lock lk(mu);
       if (aborted) {
@@ -174,9 +241,12 @@ struct sender::impl {
         space_cv.wait(lk, [&] { return count < opts.max_in_flight || stopping; });
       }
       ++count;
+      // Only the first request into an empty queue needs to wake the thread:
+      // it takes the whole queue when it runs, and every later one rides along.
+      wake = queue.empty();
       queue.push_back(std::move(t));
     }
-    curl_multi_wakeup(multi.get());
+    if (wake) curl_multi_wakeup(multi.get());
   }
 
   void drain() {
@@ -189,114 +259,232 @@ struct sender::impl {
     return count;
   }
 
- private:
-  using clock_type = std::chrono::steady_clock;
+  sender_stats stats() const {
+    std::lock_guard lk(mu);
+    sender_stats s = published;
+    s.in_flight = count;
+    return s;
+  }
 
+ private:
   void run() {
     std::optional<clock_type::time_point> abort_at;
     for (;;) {
-      std::deque<std::unique_ptr<transfer>> incoming;
-      bool stop = false;
-      {
-        std::lock_guard lk(mu);
-        incoming.swap(queue);
-        stop = stopping;
-      }
-      for (auto& t : incoming) start(std::move(t));
+      const bool stop = take_incoming();
+      auto now = clock_type::now();
+      expire_waiting(now);
+      start_ready(now);
       int running = 0;
       curl_multi_perform(multi.get(), &running);
       collect();
+      // What collect() freed starts at once; curl_multi_add_handle arms a
+      // zero timer, so the poll below returns without waiting.
+      now = clock_type::now();
+      start_ready(now);
+      publish();
       if (stop) {
-        if (!abort_at) abort_at = clock_type::now() + opts.shutdown_grace;
+        if (!abort_at) abort_at = now + opts.shutdown_grace;
         bool idle = false;
         {
           std::lock_guard lk(mu);
-          idle = queue.empty() && active.empty();
+          idle = queue.empty() && active.empty() && waiting_total == 0;
         }
         if (idle) break;
-        if (clock_type::now() >= *abort_at) {
+        if (now >= *abort_at) {
           abort_everything();
+          publish();
           break;
         }
       }
       // Returns early on socket activity, curl's own timers, or curl_multi_wakeup.
-      curl_multi_poll(multi.get(), nullptr, 0, stop ? 50 : 1000, nullptr);
+      curl_multi_poll(multi.get(), nullptr, 0, poll_timeout_ms(stop, now), nullptr);
     }
   }
 
-  void start(std::unique_ptr<transfer> t) {
-    t->allow_private = opts.rules.allow_private_addresses;
+  int poll_timeout_ms(bool stop, clock_type::time_point now) const {
+    long ms = stop ? 50 : 1000;
+    if (waiting_total > 0 && next_expiry != clock_type::time_point::max()) {
+      const auto until = std::chrono::ceil<std::chrono::milliseconds>(next_expiry - now).count();
+      ms = std::clamp<long>(static_cast<long>(until), 0, ms);
+    }
+    return static_cast<int>(ms);
+  }
+
+  /// Moves submitted requests into their origins' queues. Returns whether
+  /// the sender is stopping.
+  bool take_incoming() {
+    bool stop = false;
+    {
+      std::lock_guard lk(mu);
+      // Swapping vectors keeps both buffers' capacity: no allocation per pass.
+      intake.swap(queue);
+      stop = stopping;
+    }
+    for (auto& t : intake) route(std::move(t));
+    intake.clear();
+    return stop;
+  }
+
+  void route(std::unique_ptr<transfer> t) {
     // The caller should have checked the endpoint; checking again here keeps
-    // the sender safe on its own (a few microseconds per request).
-    if (auto ep = check_endpoint(t->request.endpoint, opts.rules); !ep) {
+    // the sender safe on its own and yields the origin to queue under.
+    auto ep = check_endpoint(t->request.endpoint, opts.rules);
+    if (!ep) {
       t->response.blocked = true;
       t->response.transport_error = CURLE_COULDNT_CONNECT;
       t->response.transport_message = ep.error().message;
       finish(std::move(t));
       return;
     }
-    if (!pool.empty()) {
-      t->easy = std::move(pool.back());
-      pool.pop_back();
-      curl_easy_reset(t->easy.get());
-    } else {
-      t->easy.reset(curl_easy_init());
+    auto& o = origin_named(std::move(ep->origin));
+    t->deadline = t->submitted + opts.request_timeout;
+    t->origin = &o;
+    next_expiry = std::min(next_expiry, t->deadline);
+    o.waiting.push_back(std::move(t));
+    ++waiting_total;
+    relist(o);
+  }
+
+  origin_queue& origin_named(std::string key) {
+    auto it = origins.find(key);
+    if (it != origins.end()) return *it->second;
+    // Endpoints are user input and may name many hosts: forget idle origins
+    // (and what was learnt about them) rather than grow without bound.
+    if (origins.size() >= max_origins) {
+      std::erase_if(origins, [](const auto& kv) {
+        const auto& q = *kv.second;
+        return q.waiting.empty() && q.active == 0 && !q.listed;
+      });
     }
-    if (!t->easy || !configure(*t)) {
-      t->response.transport_error = t->easy ? CURLE_FAILED_INIT : CURLE_OUT_OF_MEMORY;
+    return *origins.emplace(std::move(key), std::make_unique<origin_queue>()).first->second;
+  }
+
+  /// How many requests of `o` curl may hold at once: one per connection over
+  /// HTTP/1.1; over HTTP/2 each connection carries up to max_concurrent_streams.
+  std::size_t cap(const origin_queue& o) const {
+    const long streams = o.multiplexed ? opts.max_concurrent_streams : 1L;
+    return static_cast<std::size_t>(opts.max_connections_per_host) * static_cast<std::size_t>(streams);
+  }
+
+  /// Puts `o` in the round-robin if it has work and room in curl.
+  void relist(origin_queue& o) {
+    if (!o.listed && !o.waiting.empty() && o.active < cap(o)) {
+      o.listed = true;
+      ready.push_back(&o);
+    }
+  }
+
+  /// Hands curl what it can start now, one request per ready origin per
+  /// turn, so a busy origin cannot keep the others waiting.
+  void start_ready(clock_type::time_point now) {
+    while (!ready.empty()) {
+      origin_queue* o = ready.front();
+      ready.pop_front();
+      o->listed = false;
+      if (o->waiting.empty() || o->active >= cap(*o)) continue;
+      auto t = std::move(o->waiting.front());
+      o->waiting.pop_front();
+      --waiting_total;
+      start(std::move(t), now);
+      relist(*o);
+    }
+  }
+
+  /// Times out queued requests whose whole request_timeout went by before
+  /// their origin had room. Queues are in submit order and every request
+  /// has the same timeout, so only the fronts need looking at.
+  void expire_waiting(clock_type::time_point now) {
+    if (waiting_total == 0 || now < next_expiry) return;
+    next_expiry = clock_type::time_point::max();
+    for (auto& [key, o] : origins) {
+      auto& w = o->waiting;
+      while (!w.empty() && w.front()->deadline <= now) {
+        auto t = std::move(w.front());
+        w.pop_front();
+        --waiting_total;
+        time_out_queued(std::move(t));
+      }
+      if (!w.empty()) next_expiry = std::min(next_expiry, w.front()->deadline);
+    }
+  }
+
+  void time_out_queued(std::unique_ptr<transfer> t) {
+    t->response.transport_error = CURLE_OPERATION_TIMEDOUT;
+    t->response.transport_message = "timed out waiting for a free connection";
+    finish(std::move(t));
+  }
+
+  void start(std::unique_ptr<transfer> t, clock_type::time_point now) {
+    if (t->deadline <= now) {
+      time_out_queued(std::move(t));
+      return;
+    }
+    std::unique_ptr<easy_slot> slot = acquire();
+    if (!slot) {
+      t->response.transport_error = CURLE_OUT_OF_MEMORY;
       t->response.transport_message = "could not set up the request";
       finish(std::move(t));
       return;
     }
-    CURL* e = t->easy.get();
-    if (curl_multi_add_handle(multi.get(), e) != CURLM_OK) {
+    if (!prepare(*slot, *t, now)) {
+      // The slot's options are in an unknown state: drop it rather than pool it.
       t->response.transport_error = CURLE_FAILED_INIT;
-      t->response.transport_message = "could not start the request";
+      t->response.transport_message = "could not set up the request";
       finish(std::move(t));
       return;
     }
-    active.emplace(e, std::move(t));
+    slot->current = std::move(t);
+    if (curl_multi_add_handle(multi.get(), slot->easy.get()) != CURLM_OK) {
+      auto failed = std::move(slot->current);
+      failed->response.transport_error = CURLE_FAILED_INIT;
+      failed->response.transport_message = "could not start the request";
+      release(std::move(slot));
+      finish(std::move(failed));
+      return;
+    }
+    ++slot->current->origin->active;
+    slot->active_index = active.size();
+    active.push_back(std::move(slot));
+    in_curl_peak = std::max(in_curl_peak, active.size());
   }
 
-  bool configure(transfer& t) {
-    const auto& r = t.request;
-    slist_ptr headers;
-    const auto add = [&](const std::string& line) {
-      curl_slist* next = curl_slist_append(headers.get(), line.c_str());
-      if (!next) return false;
-      // curl_slist_append returns the list's head (new on the first call);
-      // on failure it returned null and the old list is still owned.
-      (void)headers.release();
-      headers.reset(next);
-      return true;
-    };
-    bool ok = add("TTL: " + std::to_string(r.ttl_seconds)) && add("Content-Encoding: aes128gcm") &&
-              add("Content-Type: application/octet-stream") &&
-              // curl 7.88 sends "Expect: 100-continue" for bodies over 1 KiB,
-              // costing a round trip per message; push services never need it.
-              add("Expect:");
-    if (ok && !r.authorization.empty()) ok = add("Authorization: " + r.authorization);
-    if (ok && !r.urgency.empty()) ok = add("Urgency: " + r.urgency);
-    if (ok && !r.topic.empty()) ok = add("Topic: " + r.topic);
-    if (!ok) return false;
-    t.headers = std::move(headers);
+  std::unique_ptr<easy_slot> acquire() {
+    if (!pool.empty()) {
+      auto slot = std::move(pool.back());
+      pool.pop_back();
+      return slot;
+    }
+    auto slot = std::make_unique<easy_slot>();
+    slot->easy.reset(curl_easy_init());
+    if (!slot->easy || !configure_once(*slot)) return nullptr;
+    return slot;
+  }
 
-    CURL* e = t.easy.get();
-    static const char empty_body[] = "";
-    const char* body = r.body.empty() ? empty_body : reinterpret_cast<const char*>(r.body.data());
+  void release(std::unique_ptr<easy_slot> slot) {
+    // Handles go back to the pool (their connections live in the multi's
+    // shared cache, so this saves allocations and option setting, not handshakes).
+    if (pool.size() < max_pool) pool.push_back(std::move(slot));
+  }
+
+  /// The options every request shares, set once per easy handle: a reused
+  /// handle keeps them (it is never curl_easy_reset).
+  bool configure_once(easy_slot& s) {
+    CURL* e = s.easy.get();
     CURLcode rc = CURLE_OK;
     const auto step = [&rc](CURLcode c) {
       if (rc == CURLE_OK) rc = c;
     };
-    step(set_str(e, CURLOPT_URL, r.endpoint.c_str()));
+    s.nodes[0].data = s.content_encoding.data();
+    s.nodes[1].data = s.content_type.data();
+    s.nodes[2].data = s.expect.data();
+    s.nodes[0].next = &s.nodes[1];
+    s.nodes[1].next = &s.nodes[2];
+    s.nodes[2].next = &s.nodes[3];  // the TTL line, always sent
     step(set_long(e, CURLOPT_POST, 1L));
-    step(set_off(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size())));
-    step(set_str(e, CURLOPT_POSTFIELDS, body));
-    step(set_ptr(e, CURLOPT_HTTPHEADER, t.headers.get()));
+    step(set_ptr(e, CURLOPT_HTTPHEADER, s.nodes.data()));
     step(set_str(e, CURLOPT_USERAGENT, opts.user_agent.c_str()));
     step(set_long(e, CURLOPT_NOSIGNAL, 1L));
     step(set_long(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(opts.connect_timeout.count())));
-    step(set_long(e, CURLOPT_TIMEOUT_MS, static_cast<long>(opts.request_timeout.count())));
     // Never follow redirects and speak nothing but HTTP(S): an endpoint is
     // user input and must not steer the daemon anywhere else.
     step(set_long(e, CURLOPT_FOLLOWLOCATION, 0L));
@@ -310,14 +498,53 @@ struct sender::impl {
     step(set_long(e, CURLOPT_PIPEWAIT, opts.http2 ? 1L : 0L));
     step(set_long(e, CURLOPT_TCP_KEEPALIVE, 1L));
     step(set_fn(e, CURLOPT_OPENSOCKETFUNCTION, &open_socket));
-    step(set_ptr(e, CURLOPT_OPENSOCKETDATA, &t));
+    step(set_ptr(e, CURLOPT_OPENSOCKETDATA, opts.rules.allow_private_addresses ? nullptr : &s));
     step(set_fn(e, CURLOPT_HEADERFUNCTION, &on_header));
-    step(set_ptr(e, CURLOPT_HEADERDATA, &t));
+    step(set_ptr(e, CURLOPT_HEADERDATA, &s));
     step(set_fn(e, CURLOPT_WRITEFUNCTION, &on_body));
-    step(set_ptr(e, CURLOPT_WRITEDATA, &t));
-    step(set_ptr(e, CURLOPT_ERRORBUFFER, t.error_buffer));
-    step(set_ptr(e, CURLOPT_PRIVATE, &t));
+    step(set_ptr(e, CURLOPT_WRITEDATA, &s));
+    step(set_ptr(e, CURLOPT_ERRORBUFFER, s.error_buffer));
+    step(set_ptr(e, CURLOPT_PRIVATE, &s));
     if (!opts.ca_file.empty()) step(set_str(e, CURLOPT_CAINFO, opts.ca_file.c_str()));
+    return rc == CURLE_OK;
+  }
+
+  /// What changes per request: URL, body, timeout and the header lines.
+  bool prepare(easy_slot& s, const transfer& t, clock_type::time_point now) {
+    const auto& r = t.request;
+    s.address_refused = false;
+    s.error_buffer[0] = '\0';
+
+    // The header lines reuse the slot's strings: after the first requests
+    // their capacity suffices and nothing is allocated.
+    char digits[16];
+    const auto ttl_end = std::to_chars(digits, digits + sizeof digits, r.ttl_seconds).ptr;
+    s.ttl_line.assign("TTL: ").append(digits, ttl_end);
+    s.nodes[3].data = s.ttl_line.data();
+    curl_slist* tail = &s.nodes[3];
+    std::size_t next = 4;
+    const auto link = [&](std::string& line, const char* name, const std::string& value) {
+      line.assign(name).append(value);
+      curl_slist& node = s.nodes[next++];
+      node.data = line.data();
+      tail->next = &node;
+      tail = &node;
+    };
+    if (!r.authorization.empty()) link(s.authorization_line, "Authorization: ", r.authorization);
+    if (!r.urgency.empty()) link(s.urgency_line, "Urgency: ", r.urgency);
+    if (!r.topic.empty()) link(s.topic_line, "Topic: ", r.topic);
+    tail->next = nullptr;
+
+    // The queue wait counts against the request timeout (0 would mean none).
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(t.deadline - now).count();
+    static const char empty_body[] = "";
+    const char* body = r.body.empty() ? empty_body : reinterpret_cast<const char*>(r.body.data());
+    CURL* e = s.easy.get();
+    CURLcode rc = set_str(e, CURLOPT_URL, r.endpoint.c_str());
+    // The size first: with it set, curl takes the body as binary, not a C string.
+    if (rc == CURLE_OK) rc = set_off(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
+    if (rc == CURLE_OK) rc = set_str(e, CURLOPT_POSTFIELDS, body);
+    if (rc == CURLE_OK) rc = set_long(e, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<std::int64_t>(1, left)));
     return rc == CURLE_OK;
   }
 
@@ -327,37 +554,65 @@ struct sender::impl {
       if (msg->msg != CURLMSG_DONE) continue;
       CURL* e = msg->easy_handle;
       const CURLcode rc = msg->data.result;
+      char* priv = nullptr;
+      curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
       curl_multi_remove_handle(multi.get(), e);
-      auto it = active.find(e);
-      if (it == active.end()) continue;
-      auto t = std::move(it->second);
-      active.erase(it);
+      auto* slot_ptr = reinterpret_cast<easy_slot*>(priv);
+      if (!slot_ptr || slot_ptr->active_index >= active.size() || active[slot_ptr->active_index].get() != slot_ptr) {
+        continue;
+      }
+      auto slot = unlink_active(slot_ptr->active_index);
+      auto t = std::move(slot->current);
       auto& resp = t->response;
+      origin_queue& o = *t->origin;
+      --o.active;
       if (rc == CURLE_OK) {
         long status = 0;
+        long version = 0;
         curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &version);
         resp.status = status;
+        resp.http_version = http_version_number(version);
+        // What the origin negotiated sets how much curl may hold for it.
+        o.multiplexed = resp.http_version >= 20;
       } else {
         resp.status = 0;
         resp.transport_error = rc;
-        resp.transport_message = t->error_buffer[0] != '\0' ? t->error_buffer : curl_easy_strerror(rc);
-        resp.blocked = t->address_refused;
-        if (t->address_refused) resp.transport_message = "connection to an internal address refused";
+        resp.transport_message = slot->error_buffer[0] != '\0' ? slot->error_buffer : curl_easy_strerror(rc);
+        resp.blocked = slot->address_refused;
+        if (slot->address_refused) resp.transport_message = "connection to an internal address refused";
       }
-      // Handles go back to the pool (their connections live in the multi's
-      // shared cache, so this saves allocations, not handshakes).
-      if (pool.size() < max_pool) pool.push_back(std::move(t->easy));
+      relist(o);
+      release(std::move(slot));
       finish(std::move(t));
     }
   }
 
+  std::unique_ptr<easy_slot> unlink_active(std::size_t index) {
+    auto slot = std::move(active[index]);
+    if (index + 1 != active.size()) {
+      active[index] = std::move(active.back());
+      active[index]->active_index = index;
+    }
+    active.pop_back();
+    return slot;
+  }
+
   void abort_everything() {
-    for (auto& [e, t] : active) {
-      curl_multi_remove_handle(multi.get(), e);
+    while (!active.empty()) {
+      auto slot = unlink_active(active.size() - 1);
+      curl_multi_remove_handle(multi.get(), slot->easy.get());
+      auto t = std::move(slot->current);
+      --t->origin->active;
       abort_one(std::move(t), true);
     }
-    active.clear();
-    std::deque<std::unique_ptr<transfer>> rest;
+    for (auto& [key, o] : origins) {
+      for (auto& t : o->waiting) abort_one(std::move(t), true);
+      waiting_total -= o->waiting.size();
+      o->waiting.clear();
+    }
+    ready.clear();
+    std::vector<std::unique_ptr<transfer>> rest;
     {
       std::lock_guard lk(mu);
       aborted = true;
@@ -378,8 +633,7 @@ struct sender::impl {
   }
 
   void call(transfer& t) {
-    t.response.elapsed =
-        std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - t.submitted);
+    t.response.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - t.submitted);
     try {
       if (t.done) t.done(std::move(t.response));
     } catch (...) {
@@ -390,29 +644,57 @@ struct sender::impl {
   void finish(std::unique_ptr<transfer> t) {
     call(*t);
     t.reset();
+    ++finished_unpublished;
+  }
+
+  /// Releases the slots of what finished this pass and refreshes the stats,
+  /// under one lock per pass rather than one per request.
+  void publish() {
+    const std::size_t n = finished_unpublished;
+    finished_unpublished = 0;
+    bool idle = false;
     {
       std::lock_guard lk(mu);
-      --count;
-      if (count == 0) idle_cv.notify_all();
+      count -= n;
+      idle = count == 0;
+      published.in_curl = active.size();
+      published.in_curl_peak = in_curl_peak;
+      published.waiting = waiting_total;
+      published.origins = origins.size();
     }
-    space_cv.notify_one();
+    if (n == 0) return;
+    if (idle) idle_cv.notify_all();
+    if (n == 1) {
+      space_cv.notify_one();
+    } else {
+      space_cv.notify_all();
+    }
   }
 
  public:
   static constexpr std::size_t max_pool = 256;
+  static constexpr std::size_t max_origins = 1024;
 
   sender_options opts;
   multi_ptr multi;
   mutable std::mutex mu;
   std::condition_variable space_cv;
   std::condition_variable idle_cv;
-  std::deque<std::unique_ptr<transfer>> queue;  // submitted, not yet started (guarded by mu)
-  std::size_t count = 0;                        // queued + active (guarded by mu)
-  bool stopping = false;                        // guarded by mu
-  bool aborted = false;                         // guarded by mu
+  std::vector<std::unique_ptr<transfer>> queue;  // submitted, not yet routed (guarded by mu)
+  std::size_t count = 0;                         // queued + active (guarded by mu)
+  bool stopping = false;                         // guarded by mu
+  bool aborted = false;                          // guarded by mu
+  sender_stats published;                        // guarded by mu
   // Sender thread only:
-  std::unordered_map<CURL*, std::unique_ptr<transfer>> active;
-  std::vector<easy_ptr> pool;
+  std::vector<std::unique_ptr<transfer>> intake;
+  std::unordered_map<std::string, std::unique_ptr<origin_queue>> origins;
+  std::deque<origin_queue*> ready;  // origins with waiting requests and room in curl
+  std::size_t waiting_total = 0;
+  clock_type::time_point next_expiry = clock_type::time_point::max();  // no queued request expires before
+  std::vector<std::unique_ptr<easy_slot>> active;  // in curl
+  std::vector<std::unique_ptr<easy_slot>> pool;    // idle, configured
+  std::size_t in_curl_peak = 0;
+  std::size_t finished_unpublished = 0;
   std::thread thread;
   std::thread::id thread_id;
 };
@@ -422,5 +704,6 @@ sender::~sender() = default;
 void sender::submit(push_request req, completion done) { impl_->submit(std::move(req), std::move(done)); }
 void sender::drain() { impl_->drain(); }
 std::size_t sender::in_flight() const { return impl_->in_flight(); }
+sender_stats sender::stats() const { return impl_->stats(); }
 
 }  // namespace webpushd::delivery

@@ -25,6 +25,9 @@ struct http_response {
   std::string location;            ///< Location header (RFC 8030 §5: the push message resource)
   std::string retry_after;         ///< raw Retry-After header
   std::string body;                ///< the response body, at most the first 4 KiB (diagnosis)
+  /// @brief HTTP version the response came over: 10, 11, 20 (HTTP/2) or 30;
+  /// 0 when no response arrived.
+  int http_version = 0;
   std::chrono::microseconds elapsed{};  ///< from submit() to completion
 };
 
@@ -36,10 +39,17 @@ struct sender_options {
   std::size_t max_in_flight = 2000;              ///< submit() blocks (backpressure) beyond this
   std::chrono::milliseconds connect_timeout{5000};
   /// @brief Whole request, connect included, and also the time a request
-  /// waits inside curl for a free connection when max_connections_per_host
-  /// are all busy (HTTP/1.1): size it with the backlog in mind.
+  /// waits in the sender's queue for its origin to have a free connection
+  /// (or HTTP/2 stream): size it with the backlog in mind. A request whose
+  /// time runs out while queued completes with CURLE_OPERATION_TIMEDOUT
+  /// without being sent.
   std::chrono::milliseconds request_timeout{30000};
   long max_connections_per_host = 32;
+  /// @brief HTTP/2 streams per connection (CURLMOPT_MAX_CONCURRENT_STREAMS;
+  /// the server's own limit may be lower). An origin that answered over
+  /// HTTP/2 is given up to max_connections_per_host × this many requests at
+  /// once, an HTTP/1.1 origin max_connections_per_host.
+  long max_concurrent_streams = 100;
   bool http2 = true;  ///< HTTP/2 over TLS where offered (multiplexed); HTTP/1.1 keep-alive otherwise
   endpoint_rules rules;  ///< rechecked per request, and enforced on resolved addresses at connect time
   std::string user_agent = "webpushd/0.1";
@@ -51,10 +61,24 @@ struct sender_options {
   std::chrono::milliseconds shutdown_grace{5000};
 };
 
+/// @brief A snapshot of the sender's queues, for metrics and tests.
+struct sender_stats {
+  std::size_t in_flight = 0;     ///< queued or in flight (what in_flight() returns)
+  std::size_t in_curl = 0;       ///< requests handed to curl right now
+  std::size_t in_curl_peak = 0;  ///< most requests curl held at once since the sender started
+  std::size_t waiting = 0;       ///< requests in per-origin queues, waiting for a connection or stream
+  std::size_t origins = 0;       ///< origins (scheme://host:port) the sender keeps state for
+};
+
 /// @brief Sends push requests concurrently.
 ///
 /// One thread runs a curl multi handle with curl_multi_poll; submit() hands
-/// work over and wakes it with curl_multi_wakeup. Easy handles are pooled and
+/// work over and wakes it with curl_multi_wakeup. Requests wait in a queue
+/// per origin, and curl is given only what it can start at once (per origin:
+/// max_connections_per_host, times max_concurrent_streams once the origin
+/// answered over HTTP/2), so a slow or failing origin holds back only its own
+/// requests, and curl never walks a long backlog. Origins with work take
+/// turns. Easy handles are pooled with their invariant options set once, and
 /// connections are kept alive per origin (and multiplexed over HTTP/2).
 /// Redirects are never followed, only http/https are spoken, and every
 /// socket's peer address passes is_internal_address() unless the rules allow
@@ -85,6 +109,8 @@ class sender {
   void drain();
   /// @brief Requests queued or in flight right now.
   std::size_t in_flight() const;
+  /// @brief Queue figures as of the sender thread's last pass.
+  sender_stats stats() const;
 
  private:
   struct impl;

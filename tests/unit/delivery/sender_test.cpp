@@ -6,7 +6,11 @@
 #include <cstdlib>
 #include <future>
 #include <memory>
+#include <string>
 #include <thread>
+#include <vector>
+
+#include <sys/stat.h>
 
 #include <doctest/doctest.h>
 
@@ -66,6 +70,7 @@ TEST_CASE("201: Location captured, request headers sent exactly") {
   CHECK(resp.transport_error == 0);
   CHECK(resp.location.rfind(sink().url("/message/"), 0) == 0);
   CHECK(resp.elapsed > 0us);
+  CHECK(resp.http_version == 11);  // push-sink speaks HTTP/1.1
   CHECK(classify(resp, std::chrono::system_clock::now()).kind == outcome::accepted);
 
   const auto recs = sink().records("/push/ok/headers");
@@ -286,6 +291,140 @@ TEST_CASE("destruction lets quick requests finish") {
   CHECK(ok == 20);
 }
 
+TEST_CASE("pooled handles carry each request's own headers and body") {
+  // Handles are reused without curl_easy_reset: nothing of one request may
+  // leak into the next on the same handle.
+  sender s(loopback_options());
+  auto full = request_to("/push/ok/reuse-headers");
+  full.urgency = "low";
+  full.topic = "t1";
+  full.ttl_seconds = 1234567;
+  REQUIRE(send_one(s, full).status == 201);
+  auto bare = request_to("/push/ok/reuse-headers");
+  bare.authorization.clear();
+  bare.body.clear();
+  bare.ttl_seconds = 5;
+  REQUIRE(send_one(s, bare).status == 201);
+  const auto recs = sink().records("/push/ok/reuse-headers");
+  REQUIRE(recs.size() == 2);
+  CHECK(recs[0]["ttl"] == "1234567");
+  CHECK(recs[0]["urgency"] == "low");
+  CHECK(recs[0]["topic"] == "t1");
+  CHECK(recs[0]["body_bytes"] == 120);
+  CHECK(recs[1]["ttl"] == "5");
+  CHECK(recs[1]["urgency"] == "");
+  CHECK(recs[1]["topic"] == "");
+  CHECK(recs[1]["authorization"] == false);
+  CHECK(recs[1]["body_bytes"] == 0);
+}
+
+TEST_CASE("curl is given at most the per-origin cap; the rest wait in the sender's queue") {
+  sink().clear_stats();
+  auto o = loopback_options();
+  o.max_connections_per_host = 2;
+  o.max_in_flight = 100;
+  std::atomic<int> ok{0};
+  std::atomic<int> h1{0};
+  {
+    sender s(o);
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < 20; ++i) {
+      s.submit(request_to("/push/slow/cap?ms=100"), [&](http_response r) {
+        ok += r.status == 201 ? 1 : 0;
+        h1 += r.http_version == 11 ? 1 : 0;
+      });
+    }
+    // Far below max_in_flight: submit never waited for the slow origin.
+    CHECK(std::chrono::steady_clock::now() - start < 500ms);
+    CHECK(s.in_flight() == 20);
+    std::this_thread::sleep_for(150ms);
+    const auto mid = s.stats();
+    CHECK(mid.in_curl <= 2);
+    CHECK(mid.waiting >= 10);
+    CHECK(mid.origins == 1);
+    s.drain();
+    const auto end = s.stats();
+    CHECK(end.in_curl_peak == 2);
+    CHECK(end.waiting == 0);
+    CHECK(end.in_flight == 0);
+  }
+  CHECK(ok == 20);
+  CHECK(h1 == 20);
+  CHECK(sink().stats()["connections"].get<int>() <= 2 + 1);
+}
+
+TEST_CASE("submit blocks only when max_in_flight are queued or in flight") {
+  auto o = loopback_options();
+  o.max_connections_per_host = 1;
+  o.max_in_flight = 6;
+  sender s(o);
+  std::atomic<int> ok{0};
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 6; ++i) {
+    s.submit(request_to("/push/slow/block?ms=300"), [&ok](http_response r) { ok += r.status == 201 ? 1 : 0; });
+  }
+  // Five of them wait in the sender's queue, not in submit().
+  CHECK(std::chrono::steady_clock::now() - start < 250ms);
+  CHECK(s.in_flight() == 6);
+  // The seventh waits until the first of the six has finished.
+  s.submit(request_to("/push/slow/block?ms=1"), [&ok](http_response r) { ok += r.status == 201 ? 1 : 0; });
+  CHECK(std::chrono::steady_clock::now() - start >= 250ms);
+  CHECK(s.in_flight() <= 6);
+  s.drain();
+  CHECK(ok == 7);
+  CHECK(s.stats().in_curl_peak == 1);
+}
+
+TEST_CASE("a slow origin does not hold back a fast one") {
+  test::sink_process slow_sink({"--threads", "1"});
+  auto o = loopback_options();
+  o.max_connections_per_host = 2;
+  o.max_in_flight = 100;
+  sender s(o);
+  std::atomic<int> slow_done{0};
+  for (int i = 0; i < 30; ++i) {
+    auto req = request_to("/push/slow/other");
+    req.endpoint = slow_sink.url("/push/slow/other?ms=3000");
+    s.submit(std::move(req), [&slow_done](http_response) { ++slow_done; });
+  }
+  // 28 requests wait for the slow origin; the fast origin's go right past them.
+  std::vector<std::chrono::microseconds> fast;
+  for (int i = 0; i < 10; ++i) {
+    const auto resp = send_one(s, request_to("/push/ok/fast"));
+    CHECK(resp.status == 201);
+    fast.push_back(resp.elapsed);
+  }
+  CHECK(slow_done == 0);
+  for (const auto e : fast) CHECK(e < 500ms);
+  const auto st = s.stats();
+  CHECK(st.origins == 2);
+  CHECK(st.in_curl <= 2 + 2);  // the stats may predate the last fast completion
+  CHECK(st.waiting >= 20);
+}
+
+TEST_CASE("the time a request waits in the sender's queue counts against its timeout") {
+  // One connection and five requests that would each take 3 s: the four
+  // queued behind the first must not get a fresh timeout when they start.
+  auto o = loopback_options();
+  o.max_connections_per_host = 1;
+  o.request_timeout = 400ms;
+  sender s(o);
+  std::vector<std::future<http_response>> results;
+  for (int i = 0; i < 5; ++i) {
+    auto p = std::make_shared<std::promise<http_response>>();
+    results.push_back(p->get_future());
+    s.submit(request_to("/push/slow/queued?ms=3000"), [p](http_response r) { p->set_value(std::move(r)); });
+  }
+  for (auto& f : results) {
+    REQUIRE(f.wait_for(5s) == std::future_status::ready);
+    const auto r = f.get();
+    CHECK(r.status == 0);
+    CHECK(r.transport_error == 28);  // CURLE_OPERATION_TIMEDOUT
+    CHECK(r.elapsed < 1200ms);
+    CHECK(classify(r, std::chrono::system_clock::now()).kind == outcome::temporary_failure);
+  }
+}
+
 namespace {
 
 /// A self-signed certificate for 127.0.0.1 in a fresh temporary directory,
@@ -333,6 +472,7 @@ TEST_CASE("HTTPS: verified against a given CA file, connections reused; unverifi
       const auto resp = send_one(s, req);
       REQUIRE(resp.status == 201);
       CHECK(resp.location.rfind("https://", 0) == 0);
+      CHECK(resp.http_version == 11);  // h2 offered, HTTP/1.1 chosen by the sink
     }
   }
   const auto st = tls_sink.stats();
@@ -347,4 +487,114 @@ TEST_CASE("HTTPS: verified against a given CA file, connections reused; unverifi
   CHECK(resp.status == 0);
   CHECK(resp.transport_error == 60);  // CURLE_PEER_FAILED_VERIFICATION
   CHECK(tls_sink.count("/push/ok/tls-untrusted") == 0);
+}
+
+namespace {
+
+/// nghttpd (Debian's nghttp2-server) serving an empty file over h2 + TLS on
+/// loopback, killed on destruction; `ok` is false when it is not installed
+/// or does not come up within two seconds.
+struct h2_server {
+  std::string docroot;
+  std::uint16_t port = 0;
+  pid_t pid = 0;
+  bool ok = false;
+  h2_server(const tls_files& tls) {
+    if (std::system("command -v nghttpd >/dev/null 2>&1") != 0) return;
+    docroot = tls.dir + "/htdocs";
+    if (::mkdir(docroot.c_str(), 0700) != 0) return;
+    std::fclose(std::fopen((docroot + "/push").c_str(), "w"));
+    port = free_port();
+    if (port == 0) return;
+    std::vector<std::string> args{"nghttpd", "-a", "127.0.0.1", "-n", "1", "-d", docroot, std::to_string(port),
+                                  tls.key, tls.cert};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    if (::posix_spawnp(&pid, "nghttpd", nullptr, nullptr, argv.data(), environ) != 0) {
+      pid = 0;
+      return;
+    }
+    for (int i = 0; i < 100 && !ok; ++i) {
+      ok = can_connect(port);
+      if (!ok) std::this_thread::sleep_for(20ms);
+    }
+  }
+  ~h2_server() {
+    if (pid > 0) {
+      ::kill(pid, SIGTERM);
+      ::waitpid(pid, nullptr, 0);
+    }
+    if (!docroot.empty()) {
+      std::remove((docroot + "/push").c_str());
+      ::rmdir(docroot.c_str());
+    }
+  }
+  h2_server(const h2_server&) = delete;
+  h2_server& operator=(const h2_server&) = delete;
+
+  static std::uint16_t free_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    std::uint16_t port = 0;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      port = ntohs(addr.sin_port);
+    }
+    ::close(fd);
+    return port;
+  }
+  static bool can_connect(std::uint16_t port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const bool connected = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    return connected;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("HTTP/2: the version is reported and a multiplexed origin gets streams × connections") {
+  tls_files files;
+  if (!files.ok) {
+    MESSAGE("openssl command unavailable; HTTP/2 test skipped");
+    return;
+  }
+  h2_server server(files);
+  if (!server.ok) {
+    MESSAGE("nghttpd unavailable; HTTP/2 test skipped");
+    return;
+  }
+  auto o = loopback_options();
+  o.ca_file = files.cert;
+  o.max_connections_per_host = 1;
+  o.max_concurrent_streams = 50;
+  o.max_in_flight = 1000;
+  const std::string url = "https://127.0.0.1:" + std::to_string(server.port) + "/push";
+  sender s(o);
+  auto first = request_to("/push");
+  first.endpoint = url;
+  const auto resp = send_one(s, first);
+  REQUIRE(resp.status == 200);  // nghttpd serves the empty file
+  CHECK(resp.http_version == 20);
+
+  // Now known to multiplex: curl may hold 1 connection × 50 streams.
+  std::atomic<int> h2{0};
+  for (int i = 0; i < 300; ++i) {
+    auto req = request_to("/push");
+    req.endpoint = url;
+    s.submit(std::move(req), [&h2](http_response r) { h2 += r.status == 200 && r.http_version == 20 ? 1 : 0; });
+  }
+  s.drain();
+  CHECK(h2 == 300);
+  const auto st = s.stats();
+  CHECK(st.in_curl_peak > 1);
+  CHECK(st.in_curl_peak <= 50);
 }
