@@ -50,9 +50,17 @@ inline std::int64_t unix_seconds(time_point t) {
 inline std::int64_t unix_millis(time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
-/// @brief The inverse of unix_millis.
+/// @brief The inverse of unix_millis. Saturates at the ends of time_point's
+/// range (about ±292 years around 1970 with nanosecond ticks), because stored
+/// values may come from other tools and must never overflow.
 inline time_point from_unix_millis(std::int64_t ms) {
-  return time_point{std::chrono::duration_cast<time_point::duration>(std::chrono::milliseconds{ms})};
+  using ticks = time_point::duration;
+  constexpr auto per_ms = std::chrono::duration_cast<ticks>(std::chrono::milliseconds{1}).count();
+  constexpr auto max_ms = ticks::max().count() / per_ms;
+  constexpr auto min_ms = ticks::min().count() / per_ms;
+  if (ms >= max_ms) return time_point::max();
+  if (ms <= min_ms) return time_point::min();
+  return time_point{std::chrono::duration_cast<ticks>(std::chrono::milliseconds{ms})};
 }
 
 }  // namespace webpushd
