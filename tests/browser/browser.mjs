@@ -3,7 +3,7 @@
 // "shop" server (origin A) and CDP push delivery. Loopback only, every wait
 // bounded, every process closed by the caller (and killed at exit regardless).
 import { createServer } from 'node:http';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
@@ -62,17 +62,34 @@ export async function startFakeGcm() {
   return { ...gcm, registrations };
 }
 
+// The zone Chromium runs in (the SDK sends it at subscribe); not the daemon's
+// consent.default_timezone, so the test can tell which one was stored.
+export const BROWSER_TIMEZONE = 'Europe/Warsaw';
+
+/** Pids of processes whose command line mentions `text` (e.g. a Chromium profile folder). */
+export function processesMentioning(text) {
+  const pids = [];
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(text)) pids.push(Number(pid));
+    } catch { /* exited meanwhile */ }
+  }
+  return pids;
+}
+
 /**
  * Launches headless Chromium with a fresh profile. Returns the persistent
- * context; close() closes the browser.
+ * context (close() closes the browser) and the profile folder, by which the
+ * caller can check that no Chromium process is left.
  */
 export async function launchChromium(gcm) {
   const { chromium } = require('playwright-core');
   const profile = tempDir('webpushd-chromium-');
-  return chromium.launchPersistentContext(profile, {
+  const context = await chromium.launchPersistentContext(profile, {
     executablePath: chromiumPath,
     headless: true,
     timeout: 30000,
+    timezoneId: BROWSER_TIMEZONE,
     viewport: { width: 900, height: 600 },
     args: [
       '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
@@ -80,6 +97,18 @@ export async function launchChromium(gcm) {
       `--gcm-checkin-url=${gcm.origin}/checkin`, `--gcm-registration-url=${gcm.origin}/register`,
     ],
   });
+  return { context, profile };
+}
+
+/** Closes the browser and waits (bounded) until none of its processes is left; kills stragglers. */
+export async function closeChromium({ context, profile }) {
+  await context.close().catch(() => {});
+  try {
+    await waitFor(() => processesMentioning(profile).length === 0, { timeoutMs: 5000, what: 'Chromium processes to exit' });
+  } catch (e) {
+    for (const pid of processesMentioning(profile)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+    throw e;
+  }
 }
 
 /**
@@ -97,7 +126,20 @@ export async function startShop(apiOrigin) {
 <script src="${base}/sdk/webpushd.js"></script>
 <script>window.push = webpushd.init({ api: ${JSON.stringify(base)}, serviceWorker: '/webpushd-sw.js', locale: 'pl-PL' });</script>
 </body></html>`;
-  const workerFor = (base) => `importScripts(${JSON.stringify(`${base}/sdk/sw.js`)});\n`;
+  // The shop's one-line worker, plus a test fixture in front of it: the
+  // daemon's answers to the worker's delivery reports are kept in
+  // self.__reports (a worker's fetch bodies are not visible to Playwright).
+  const workerFor = (base) => `self.__reports = [];
+const pageFetch = self.fetch.bind(self);
+self.fetch = async (input, init) => {
+  const res = await pageFetch(input, init);
+  if (String(input).includes('/v1/deliveries/')) {
+    self.__reports.push({ url: String(input), sent: init?.body ?? null, status: res.status, answer: await res.clone().json().catch(() => null) });
+  }
+  return res;
+};
+importScripts(${JSON.stringify(`${base}/sdk/sw.js`)});
+`;
   return listen((req, res) => {
     const url = new URL(req.url, 'http://x');
     if (url.pathname === '/webpushd-sw.js') {

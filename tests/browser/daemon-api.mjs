@@ -1,160 +1,171 @@
-// The real daemon (build/bin/webpushd) as the browser tests' API: started
-// the way tests/integration/daemon_outbox.test.mjs does, with a config that
-// lists the shop's origin in server.cors_origins and allows the fake GCM
-// endpoints Chromium produces (https://*.google.com/fcm/send/…).
-import { spawn } from 'node:child_process';
+// The real daemon (build/bin/webpushd) as the browser tests' API, and what a
+// test needs around it: the shop backend's view (GDPR exports with an API
+// key), deliveries signed with the daemon's tracking.key (webpushctl delivery
+// sign), and the delivery events it recorded (sqlite3, when installed).
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 
-import { stopChild, tempDir, waitFor, webpushd } from '../integration/harness.mjs';
+import { stopChild, tempDir, waitFor, webpushctl, webpushd } from '../integration/harness.mjs';
 
-const IDENTIFY_SECRET = 'browser-test-identify-secret-0123456789';
+const run = promisify(execFile);
 
-// What the SDK and the service worker call (docs/API.md); each is probed with
-// a request that a present route answers with something other than 404/405.
-const ROUTES = [
+export const IDENTIFY_SECRET = 'browser-test-identify-secret-0123456789';
+const API_KEY = 'browser-test-backend-key-0123456789abcdef';
+
+// The consent section of the test config, also what the suite expects the
+// pre-prompt to show. default_locale is Polish so that a fallback to it is
+// distinguishable from the fallback to "en"; default_timezone differs from
+// the zone Chromium is started in (browser.mjs) for the same reason.
+export const CONSENT = {
+  text_version: 'v3',
+  default_timezone: 'America/New_York',
+  default_locale: 'pl',
+  categories: [
+    { name: 'cart', texts: {
+      en: { label: 'Cart reminders', description: 'When you leave something in your cart.' },
+      pl: { label: 'Przypomnienia o koszyku', description: 'Gdy zostawisz coś w koszyku.' } } },
+    { name: 'promotions', texts: {
+      en: { label: 'Promotions', description: 'Discounts and sales at most once a week.' },
+      pl: { label: 'Promocje', description: 'Rabaty i wyprzedaże, najwyżej raz w tygodniu.' } } },
+  ],
+};
+
+// Every route the SDK and the service worker call (docs/API.md).
+export const BROWSER_ROUTES = [
   ['GET', '/sdk/webpushd.js'],
   ['GET', '/sdk/sw.js'],
   ['GET', '/v1/vapid-public-key'],
   ['GET', '/v1/consent/categories?locale=pl-PL'],
   ['POST', '/v1/subscriptions'],
+  ['GET', '/v1/subscriptions/probe'],
   ['PUT', '/v1/subscriptions/probe/consent'],
   ['PUT', '/v1/subscriptions/probe/endpoint'],
   ['POST', '/v1/subscriptions/probe/identify'],
   ['DELETE', '/v1/subscriptions/probe'],
-  ['GET', '/v1/subscriptions/probe'],
   ['POST', '/v1/deliveries/probe/events'],
 ];
 
-function writeConfig(dir, corsOrigins, minimal) {
+// Daemons still running when the test process ends (a failed before(), a
+// crash) are killed; close() is the normal way.
+const running = new Set();
+process.on('exit', () => { for (const c of running) { try { c.kill('SIGKILL'); } catch { /* gone */ } } });
+
+function writeConfig(dir, corsOrigins) {
+  // JSON is YAML: the config is written as JSON, so nothing needs quoting.
+  const config = {
+    server: {
+      listen: '127.0.0.1:0',
+      cors_origins: corsOrigins,
+      api_keys: [{ name: 'browser-tests', key: API_KEY }],
+      identify_secret: IDENTIFY_SECRET,
+    },
+    consent: CONSENT,
+    storage: { data_dir: 'data' },
+    vapid: { subject: 'mailto:ops@shop.example' },
+    // Chromium with the fake GCM server subscribes at https://…google.com/fcm/send/<token>.
+    delivery: { endpoints: { allowed_hosts: ['*.google.com', 'fcm.googleapis.com'] } },
+    logging: { format: 'json', level: 'info' },
+  };
   const file = path.join(dir, 'webpushd.yaml');
-  const common = `
-server:
-  listen: 127.0.0.1:0
-  cors_origins: [${corsOrigins.map((o) => JSON.stringify(o)).join(', ')}]
-storage: { data_dir: data }
-vapid: { subject: "mailto:ops@shop.example" }
-logging: { format: json, level: info }
-`;
-  // What the browser tests need beyond that: the identify secret, consent
-  // categories with Polish texts, and the fake GCM endpoints.
-  writeFileSync(file, minimal ? common : `${common}
-api:
-  identify_secret: ${IDENTIFY_SECRET}
-consent:
-  text_version: v3
-  categories:
-    - name: cart
-      texts:
-        en: { label: Cart reminders, description: When you leave something in your cart. }
-        pl: { label: Przypomnienia o koszyku, description: Gdy zostawisz coś w koszyku. }
-    - name: promotions
-      texts:
-        en: { label: Promotions, description: Discounts and sales at most once a week. }
-        pl: { label: Promocje, description: "Rabaty i wyprzedaże, najwyżej raz w tygodniu." }
-delivery:
-  endpoints:
-    # Chromium with the fake GCM server subscribes at https://jmt17.google.com/fcm/send/<token>.
-    allowed_hosts: ["*.google.com"]
-`);
+  writeFileSync(file, JSON.stringify(config, null, 2));
   return file;
 }
 
+/** Why the daemon cannot be used here, or null. */
+export function missingDaemon() {
+  for (const bin of [webpushd, webpushctl]) if (!existsSync(bin)) return `${bin} is not built`;
+  return null;
+}
+
+let sqlite3 = null;
+/** Debian's sqlite3 CLI, if installed (resolved once). */
+async function sqlite3Path() {
+  if (sqlite3 === null) {
+    sqlite3 = ['/usr/bin/sqlite3', '/usr/local/bin/sqlite3'].find((p) => existsSync(p)) ?? false;
+  }
+  return sqlite3;
+}
+
 /** Starts webpushd for the shop origins; resolves with the API object the suite uses. */
-export async function startDaemonApi({ corsOrigins, minimal = false }) {
-  if (!existsSync(webpushd)) throw new Error(`${webpushd} is not built`);
+export async function startDaemonApi({ corsOrigins }) {
   const dir = tempDir('webpushd-browser-');
-  const config = writeConfig(dir, corsOrigins, minimal);
+  const dataDir = path.join(dir, 'data');
+  const config = writeConfig(dir, corsOrigins);
   const child = spawn(webpushd, ['--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+  running.add(child);
+  child.on('exit', () => running.delete(child));
   let log = '';
   child.stderr.on('data', (d) => { log += d; });
   // server.listen is 127.0.0.1:0: the daemon logs the port it got.
   const match = await waitFor(() => {
     if (child.exitCode !== null) throw new Error(`webpushd exited ${child.exitCode}`);
     return log.match(/listening on (http:\/\/[0-9.]+:\d+)/);
-  }, { timeoutMs: 10000, what: 'webpushd listening line' }).catch((e) => {
-    child.kill('SIGKILL');
-    if (log.includes('webpushd started')) throw new Error('webpushd started without an HTTP listener (no "listening on" line)');
+  }, { timeoutMs: 10000, what: 'webpushd listening line' }).catch(async (e) => {
+    await stopChild(child, 'SIGKILL');
     throw new Error(`${e.message}\n${log}`);
   });
   const origin = match[1];
-  const vapidPublicKey = await fetch(`${origin}/v1/vapid-public-key`).then((r) => r.json()).then((b) => b.publicKey, () => null);
-  const asSubscriber = (token) => ({ Authorization: `Subscriber ${token}` });
+  const vapidPublicKey = (await (await fetch(`${origin}/v1/vapid-public-key`)).json()).publicKey;
+
+  const getJson = async (route, headers) => {
+    const r = await fetch(origin + route, { headers });
+    const body = await r.json().catch(() => null);
+    if (!r.ok) throw new Error(`GET ${route}: ${r.status} ${JSON.stringify(body)}`);
+    return body;
+  };
+  const backend = { Authorization: `Bearer ${API_KEY}` };
+
   return {
     origin,
+    dataDir,
     vapidPublicKey,
     identifySecret: IDENTIFY_SECRET,
     log: () => log,
     close: () => stopChild(child),
-    async subscription(id, token) {
-      const r = await fetch(`${origin}/v1/subscriptions/${id}`, { headers: asSubscriber(token) });
-      if (!r.ok) throw new Error(`GET /v1/subscriptions/${id}: ${r.status} ${await r.text()}`);
-      return r.json();
+    /** GET /v1/subscriptions/{id} as the subscriber's browser would. */
+    subscription: (id, token) => getJson(`/v1/subscriptions/${encodeURIComponent(id)}`, { Authorization: `Subscriber ${token}` }),
+    /** The shop backend's GDPR export of one subscription: {subscription, consent_ledger, messages}. */
+    exported: (id) => getJson(`/v1/subscriptions/${encodeURIComponent(id)}/export`, backend),
+    /** The shop backend's export of everything linked to a customer id. */
+    customer: (customerId) => getJson(`/v1/customers/${encodeURIComponent(customerId)}`, backend),
+    /** The endpoint the daemon holds for a subscription (from the export). */
+    async endpoint(id) { return (await this.exported(id)).subscription.endpoint; },
+    /** A new delivery {id, sig, report} signed with this daemon's tracking.key, as push payloads carry it. */
+    async delivery() {
+      const { stdout } = await run(webpushctl, ['delivery', 'sign', '--data-dir', dataDir, '--api', origin], { timeout: 10000 });
+      return JSON.parse(stdout);
     },
-    async isUnsubscribed(id, token) {
-      const r = await fetch(`${origin}/v1/subscriptions/${id}`, { headers: asSubscriber(token) });
-      // After DELETE the token may no longer open the record at all.
-      return r.status === 401 || r.status === 404 || (r.ok && (await r.json()).state !== 'active');
+    /** Posts a delivery report as the service worker does (from `from`, an Origin); {status, body}. */
+    async report(delivery, body, from) {
+      const r = await fetch(delivery.report, { method: 'POST', headers: { 'content-type': 'application/json', origin: from }, body: JSON.stringify(body) });
+      return { status: r.status, body: await r.json().catch(() => null) };
     },
-    // Not yet settled with the daemon's engineers (see report): how a test
-    // obtains a delivery the daemon signed, the new endpoint after
-    // PUT …/endpoint, and the delivery events it recorded.
-    async endpoint() { throw new Error('real daemon: no route shows a subscription\'s endpoint to its subscriber'); },
-    async delivery() { throw new Error('real daemon: no way yet for a test to obtain a signed delivery'); },
-    // No events(): the suite sees the daemon answer 202 to each report in the
-    // browser; reading the recorded event back waits for a stats route.
+    /**
+     * The delivery events the daemon stored for a delivery id, read with the
+     * sqlite3 CLI from its database; null when sqlite3 is not installed.
+     */
+    async events(deliveryId) {
+      const bin = await sqlite3Path();
+      if (!bin) return null;
+      if (!/^[A-Za-z0-9_-]+$/.test(deliveryId)) throw new Error(`unexpected delivery id ${deliveryId}`);
+      const { stdout } = await run(bin, ['-readonly', '-json', path.join(dataDir, 'webpushd.db'),
+        `SELECT type, action, at FROM delivery_events WHERE delivery_id = '${deliveryId}' ORDER BY at, type`], { timeout: 10000 });
+      return stdout.trim() ? JSON.parse(stdout) : [];
+    },
   };
 }
 
-/** Null when the daemon serves the SDK files and the VAPID key (with the minimal config), else why not. */
-export async function probeSdkFiles() {
-  if (!existsSync(webpushd)) return `${webpushd} is not built`;
-  let api;
-  try { api = await startDaemonApi({ corsOrigins: ['http://127.0.0.1:1'], minimal: true }); } catch (e) { return e.message.split('\n')[0]; }
-  try {
-    for (const route of ['/sdk/webpushd.js', '/sdk/sw.js', '/v1/vapid-public-key']) {
-      const r = await fetch(api.origin + route).catch(() => null);
-      if (!r?.ok) return `GET ${route} answers ${r?.status}`;
-    }
-    return null;
-  } finally { await api.close(); }
-}
-
-/**
- * Starts the daemon once with a throw-away config and asks for every route
- * the browser needs. Resolves with null when all are there, else with a
- * sentence naming what is missing (used as the suite's skip reason).
- */
-export async function probeDaemon() {
-  if (!existsSync(webpushd)) return `${webpushd} is not built`;
-  const problems = [];
-  const first = (e) => e.message.split('\n').find((l) => /unknown key|: /.test(l) && l.includes('.yaml')) ?? e.message.split('\n')[0];
-  let api;
-  try {
-    api = await startDaemonApi({ corsOrigins: ['http://127.0.0.1:1'] });
-    await api.close();
-  } catch (e) {
-    problems.push(`the browser-test config is refused (${first(e)})`);
+/** The routes of BROWSER_ROUTES the daemon does not serve (404 "no such endpoint" or 405). */
+export async function missingRoutes(origin) {
+  const missing = [];
+  for (const [method, route] of BROWSER_ROUTES) {
+    const r = await fetch(origin + route, { method, headers: { 'content-type': 'application/json' },
+      body: method === 'GET' || method === 'DELETE' ? undefined : '{}' });
+    const body = await r.json().catch(() => null);
+    // A present route answers 401 (no token), 404 for the unknown id "probe", 4xx for the empty body…
+    if (r.status === 405 || (r.status === 404 && body?.error?.message === 'no such endpoint')) missing.push(`${method} ${route.split('?')[0]}`);
   }
-  try {
-    api = await startDaemonApi({ corsOrigins: ['http://127.0.0.1:1'], minimal: true });
-  } catch (e) {
-    return [...problems, `webpushd does not start: ${first(e)}`].join('; ');
-  }
-  try {
-    const missing = [];
-    for (const [method, route] of ROUTES) {
-      const r = await fetch(api.origin + route, { method, headers: { 'content-type': 'application/json' }, body: method === 'GET' || method === 'DELETE' ? undefined : '{}' })
-        .catch(() => null);
-      if (!r || r.status === 404 || r.status === 405) {
-        const body = r ? await r.text() : '';
-        // A 404 from a present route (unknown id) names the thing, not the route.
-        if (!r || r.status === 405 || /no such (route|file|path)|not_found"/.test(body) && !/subscription|delivery/.test(body)) missing.push(`${method} ${route.split('?')[0]}`);
-      }
-    }
-    if (missing.length) problems.push(`the daemon does not serve yet: ${missing.join(', ')}`);
-    return problems.length ? problems.join('; ') : null;
-  } finally {
-    await api.close();
-  }
+  return missing;
 }
