@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { stopChild, tempDir, waitFor, webpushctl, webpushd } from '../integration/harness.mjs';
 
 const run = promisify(execFile);
+const SETPRIV = '/usr/bin/setpriv';  // util-linux
 
 export const IDENTIFY_SECRET = 'browser-test-identify-secret-0123456789';
 const API_KEY = 'browser-test-backend-key-0123456789abcdef';
@@ -93,7 +94,10 @@ export async function startDaemonApi({ corsOrigins }) {
   const dir = tempDir('webpushd-browser-');
   const dataDir = path.join(dir, 'data');
   const config = writeConfig(dir, corsOrigins);
-  const child = spawn(webpushd, ['--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Under setpriv --pdeathsig the daemon is killed even if this process is
+  // (a CTest timeout, SIGKILL), when no exit handler runs.
+  const [cmd, args] = existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'KILL', webpushd]] : [webpushd, []];
+  const child = spawn(cmd, [...args, '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
   running.add(child);
   child.on('exit', () => running.delete(child));
   let log = '';
