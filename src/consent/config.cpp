@@ -36,11 +36,37 @@ result<void> validate_consent_config(const consent_config& config) {
   return {};
 }
 
+namespace {
+
+std::string lower(std::string_view tag) {
+  std::string out{tag};
+  for (auto& c : out) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+  return out;
+}
+
+// The texts stored under `tag` (compared case-insensitively), or nullptr.
+const std::pair<const std::string, category_text>* find_tag(const category_def& category, std::string_view tag) {
+  if (tag.empty()) return nullptr;
+  const auto wanted = lower(tag);
+  for (const auto& entry : category.texts) {
+    if (lower(entry.first) == wanted) return &entry;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+localized_text localize(const category_def& category, std::string_view locale, std::string_view fallback_locale) {
+  const auto language = [](std::string_view tag) { return tag.substr(0, tag.find('-')); };
+  for (const auto tag : {locale, language(locale), fallback_locale, language(fallback_locale), std::string_view{"en"}}) {
+    if (const auto* found = find_tag(category, tag)) return {&found->second, found->first};
+  }
+  // Config validation guarantees "en"; a category without it is a programming error.
+  return {&category.texts.at("en"), "en"};
+}
+
 const category_text& text_for(const category_def& category, std::string_view locale) {
-  if (const auto exact = category.texts.find(std::string{locale}); exact != category.texts.end()) return exact->second;
-  const std::string language{locale.substr(0, locale.find('-'))};
-  if (const auto lang = category.texts.find(language); lang != category.texts.end()) return lang->second;
-  return category.texts.at("en");
+  return *localize(category, locale, "en").text;
 }
 
 bool is_known_category(const consent_config& config, std::string_view name) noexcept {

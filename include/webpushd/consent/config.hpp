@@ -41,9 +41,21 @@ struct consent_config {
 /// default_timezone or malformed default_locale.
 result<void> validate_consent_config(const consent_config& config);
 
-/// @brief The category's texts for `locale`: the exact tag, else its
-/// language ("pl" for "pl-PL"), else "en". `category` must be valid.
+/// @brief The category's texts for `locale`: localize() with "en" as the
+/// fallback. `category` must be valid.
 const category_text& text_for(const category_def& category, std::string_view locale);
+
+/// @brief A category's texts in the best language for a shopper, and which
+/// language tag that was.
+struct localized_text {
+  const category_text* text = nullptr;
+  std::string locale;  ///< the key of `category.texts` that was used
+};
+
+/// @brief Picks the texts for `locale`, matching tags case-insensitively:
+/// the exact tag, else its language ("pl" for "pl-PL"), else the shop's
+/// `fallback_locale` (exact, then its language), else "en" (always present).
+localized_text localize(const category_def& category, std::string_view locale, std::string_view fallback_locale);
 
 /// @brief Whether `name` is a known category of `config`.
 bool is_known_category(const consent_config& config, std::string_view name) noexcept;

@@ -144,9 +144,14 @@ void put_endpoint(consent::subscriber_service& service, request&& req, respond_f
 void post_identify(consent::subscriber_service& service, const std::string& secret, request&& req,
                    respond_fn respond) {
   if (secret.empty()) {
-    respond(error_response("forbidden", "identify is not enabled: set api.identify_secret, or link customers from the backend", ""));
+    respond(error_response("forbidden", "identify is not enabled: set server.identify_secret, or link customers from the backend", ""));
     return;
   }
+  // The token first, as on every subscriber route: without it nobody may
+  // even learn whether a signature would have been right.
+  const std::string id = req.params.at("id");
+  auto state = service.describe(id, req.subscriber_token);
+  if (answer_error(state, respond)) return;
   auto body = json_object_body(req);
   if (answer_error(body, respond)) return;
   auto customer_id = required_string(*body, "customer_id", "customer_id");
@@ -154,17 +159,15 @@ void post_identify(consent::subscriber_service& service, const std::string& secr
   auto signature = required_string(*body, "signature", "signature");
   if (answer_error(signature, respond)) return;
   // The shop backend vouches for the customer id: without this, any page
-  // could attach itself to any customer's data.
+  // could attach itself to any customer's data. A wrong signature is a
+  // refusal (403), as for delivery reports.
   const auto expected = hex_encode(crypto::hmac_sha256(as_bytes(secret), as_bytes(*customer_id)));
   std::string presented = *signature;
   for (auto& c : presented) c = static_cast<char>(c >= 'A' && c <= 'F' ? c + 32 : c);
   if (!crypto::constant_time_equal(expected, presented)) {
-    respond(error_response("invalid_signature", "signature is not the shop's signature of customer_id", "signature"));
+    respond(error_response("forbidden", "signature is not the shop's signature of customer_id", "signature"));
     return;
   }
-  const std::string id = req.params.at("id");
-  auto state = service.describe(id, req.subscriber_token);  // authenticates the token
-  if (answer_error(state, respond)) return;
   service.link_customer(id, *customer_id, [respond, id, customer = *customer_id](result<void> out) {
     if (answer_error(out, respond)) return;
     respond(json_response(200, {{"id", id}, {"customer_id", customer}}));
@@ -185,14 +188,17 @@ void delete_subscription(consent::subscriber_service& service, request&& req, re
   });
 }
 
-json categories_document(const consent::consent_config& config, const std::string& locale_param) {
-  const std::string locale = locale_param.empty() ? config.default_locale : locale_param;
+// The categories in the shopper's language, falling back to the shop's
+// default language; "locale" says which language was actually served.
+json categories_document(const consent::consent_config& config, const std::string& requested) {
   json list = json::array();
+  std::string served;
   for (const auto& c : config.categories) {
-    const auto& text = consent::text_for(c, locale);
-    list.push_back({{"name", c.name}, {"label", text.label}, {"description", text.description}});
+    const auto text = consent::localize(c, requested, config.default_locale);
+    if (served.empty()) served = text.locale;
+    list.push_back({{"name", c.name}, {"label", text.text->label}, {"description", text.text->description}});
   }
-  return {{"text_version", config.text_version}, {"locale", locale}, {"categories", std::move(list)}};
+  return {{"text_version", config.text_version}, {"locale", served}, {"categories", std::move(list)}};
 }
 
 json erase_json(const consent::erase_outcome& out) {

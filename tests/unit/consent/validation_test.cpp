@@ -138,4 +138,9 @@ TEST_CASE("the consent config is checked at start-up") {
   const auto& promo = config.categories[2];
   CHECK(text_for(promo, "pl-PL").label == "pl promotions");
   CHECK(text_for(promo, "de").label == "promotions");
+  // The shop's default language before English, and tags in any case.
+  CHECK(localize(promo, "de-DE", "pl").locale == "pl");
+  CHECK(localize(promo, "de-DE", "pl").text->label == "pl promotions");
+  CHECK(localize(promo, "PL-pl", "en").locale == "pl");
+  CHECK(localize(promo, "", "fr").locale == "en");
 }
