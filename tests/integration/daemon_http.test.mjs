@@ -2,13 +2,12 @@
 // answers /healthz and /v1/vapid-public-key, serves the SDK files, applies
 // CORS for the configured shop origin only, and drains on SIGTERM.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { makeVapidKey, stopChild, tempDir, waitFor, webpushd } from './harness.mjs';
+import { makeVapidKey, startDaemon, stopChild, tempDir } from './harness.mjs';
 
 function writeConfig(dir) {
   const file = path.join(dir, 'webpushd.yaml');
@@ -27,19 +26,6 @@ function writeConfig(dir) {
     '',
   ].join('\n'));
   return file;
-}
-
-/** Starts webpushd; resolves with {child, base} once it logged its bound address. */
-async function startDaemon(configFile) {
-  const child = spawn(webpushd, ['--config', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  child.stderr.on('data', (d) => { log += d; });
-  child.log = () => log;
-  const match = await waitFor(() => log.match(/listening on http:\/\/([0-9.]+):(\d+)/), { timeoutMs: 10000, what: 'listening line' })
-    .catch((e) => { child.kill('SIGKILL'); throw new Error(`${e.message}\n${log}`); });
-  const port = Number(match[2]);
-  assert.ok(port > 0, 'a real port, not 0');
-  return { child, base: `http://${match[1]}:${port}`, port };
 }
 
 describe('webpushd HTTP', () => {

@@ -2,12 +2,11 @@
 // delivered to the independent emulator, survive kill -9 (at-least-once),
 // and SIGTERM drains cleanly.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { makeVapidKey, run, startEmulator, stopChild, tempDir, waitFor, webpushctl, webpushd, writeJson } from './harness.mjs';
+import { makeVapidKey, run, startDaemon, startEmulator, stopChild, tempDir, waitFor, webpushctl, webpushd, writeJson } from './harness.mjs';
 
 function writeConfig(dir) {
   const file = path.join(dir, 'webpushd.yaml');
@@ -33,16 +32,6 @@ function writeConfig(dir) {
     '',
   ].join('\n'));
   return file;
-}
-
-/** Starts webpushd and resolves once it logged that it started. */
-function startDaemon(configFile) {
-  const child = spawn(webpushd, ['--config', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  child.stderr.on('data', (d) => { log += d; });
-  child.log = () => log;
-  return waitFor(() => (log.includes('webpushd started') ? child : null), { timeoutMs: 10000, what: 'daemon start' })
-    .catch((e) => { child.kill('SIGKILL'); throw new Error(`${e.message}\n${log}`); });
 }
 
 /** Outbox counts by state, from `webpushctl outbox stats`. */
@@ -92,7 +81,7 @@ describe('webpushd outbox delivery', () => {
     const { dataDir, config, subs } = await setup(subscribers, perSubscriber);
     assert.equal(outboxStats(dataDir).queued, total);
 
-    const first = await startDaemon(config);
+    const { child: first } = await startDaemon(config);
     // Let part of the run happen, then pull the plug.
     await waitFor(async () => (await received(subs)) >= total / 5, { what: 'first deliveries' });
     first.kill('SIGKILL');
@@ -101,7 +90,7 @@ describe('webpushd outbox delivery', () => {
     const deliveredBeforeCrash = await received(subs);
     assert.ok(deliveredBeforeCrash < total, 'the crash happened before the run finished');
 
-    const second = await startDaemon(config);
+    const { child: second } = await startDaemon(config);
     await waitFor(() => outboxStats(dataDir).sent === total, { timeoutMs: 60000, what: 'all messages sent' });
     assert.equal((await stopChild(second)).code, 0, second.log());
 
@@ -122,7 +111,7 @@ describe('webpushd outbox delivery', () => {
 
   test('SIGTERM drains: exit 0, nothing left half-sent', async () => {
     const { dataDir, config, subs } = await setup(2, 200);
-    const daemon = await startDaemon(config);
+    const { child: daemon } = await startDaemon(config);
     await waitFor(async () => (await received(subs)) >= 20, { what: 'first deliveries' });
     const { code } = await stopChild(daemon, 'SIGTERM');
     assert.equal(code, 0, daemon.log());
@@ -134,7 +123,7 @@ describe('webpushd outbox delivery', () => {
   test('a gone subscription (410) is marked gone, its queue cancelled, and never sent to again', async () => {
     const { dataDir, config, subs } = await setup(1, 3);
     await emulator.expire(subs[0].clientHash);
-    const daemon = await startDaemon(config);
+    const { child: daemon } = await startDaemon(config);
     // The first 410 marks the subscription gone; the two messages behind it
     // are finished as gone without another request.
     await waitFor(() => outboxStats(dataDir).gone === 3, { what: 'messages marked gone' });

@@ -102,6 +102,30 @@ export async function startEmulator() {
   };
 }
 
+/**
+ * Starts webpushd with `configFile` (and extra `args`); resolves once it has
+ * logged both its bound address (`listening on http://HOST:PORT`, so a
+ * `127.0.0.1:0` listener works) and `webpushd started` (its signal handling
+ * is in place from then on). Resolves with {child, base, port, log()}; the
+ * log is the daemon's stderr so far, and `child.log` is the same function.
+ */
+export async function startDaemon(configFile, { args = [], timeoutMs = 10000 } = {}) {
+  const child = spawn(webpushd, ['--config', configFile, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  let log = '';
+  child.stderr.on('data', (d) => { log += d; });
+  child.log = () => log;
+  const match = await waitFor(() => {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`webpushd exited ${child.exitCode ?? child.signalCode}`);
+    return log.includes('webpushd started') && log.match(/listening on http:\/\/(\[[0-9a-fA-F:.]+\]|[^\s:"]+):(\d+)/);
+  }, { timeoutMs, intervalMs: 20, what: 'webpushd to start' })
+    .catch((e) => { child.kill('SIGKILL'); throw new Error(`${e.message}\n${log}`); });
+  const port = Number(match[2]);
+  if (!(port > 0)) throw new Error(`webpushd logged port ${match[2]}`);
+  return { child, base: `http://${match[1]}:${port}`, port, log: child.log };
+}
+
 /** Generates a VAPID key in `dir`; returns {keyFile, publicKey}. */
 export function makeVapidKey(dir) {
   const r = run(webpushctl, ['vapid', 'generate', '--out', dir]);
