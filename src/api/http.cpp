@@ -37,7 +37,7 @@ int status_for(std::string_view code) {
   if (code == "invalid_json" || code == "bad_request") return 400;
   // Values in the input that name nothing we know are wrong values, not
   // missing resources; a subscription that ended is a conflict with its state.
-  if (code == "unknown_category" || code == "consent_missing") return 422;
+  if (code == "unknown_category" || code == "duplicate_category" || code == "consent_missing") return 422;
   if (code == "subscription_inactive") return 409;
   if (starts("malformed_")) return 400;
   if (starts("unknown_")) return 404;

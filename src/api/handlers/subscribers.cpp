@@ -27,10 +27,31 @@ bool answer_error(const result<T>& r, const respond_fn& respond) {
   return true;
 }
 
+// The consent module names fields as POST /v1/subscriptions and its own
+// records do ("consent.categories", "source", "subscription_id"); an error
+// must name the field of the request that was sent. Renames `from` — the
+// whole field or its leading part before '.' or '[' — to `to`.
+template <class T>
+void rename_field(result<T>& r, std::string_view from, std::string_view to) {
+  if (r) return;
+  auto& field = r.error().field;
+  if (!field.starts_with(from)) return;
+  std::string_view rest = std::string_view(field).substr(from.size());
+  if (!rest.empty() && rest.front() != '.' && rest.front() != '[') return;
+  if (to.empty() && !rest.empty() && rest.front() == '.') rest.remove_prefix(1);
+  field = std::string(to) + std::string(rest);
+}
+
 // Where a browser request came from, for the consent ledger: the page URL the
-// SDK sends, else the Origin the browser sets.
+// SDK sends, else the Origin the browser sets — when it is one: "null"
+// (sandboxed frames, privacy settings) names no page, and must not make the
+// request fail (an unsubscription above all).
 consent::request_origin browser_origin(const request& req, const std::string& source_url) {
-  return {source_url.empty() ? req.header("Origin") : source_url, req.remote_ip};
+  if (!source_url.empty()) return {source_url, req.remote_ip};
+  // Browsers serialise an origin's scheme in lower case.
+  auto origin = req.header("Origin");
+  if (!origin.starts_with("https://") && !origin.starts_with("http://")) origin.clear();
+  return {std::move(origin), req.remote_ip};
 }
 
 consent::request_origin backend_origin(const request& req) {
@@ -85,6 +106,7 @@ void post_subscription(consent::subscriber_service& service, request&& req, resp
   r.locale = std::move(*locale);
   r.origin = browser_origin(req, *source_url);
   service.subscribe(std::move(r), [respond](result<consent::subscribe_outcome> out) {
+    rename_field(out, "source", "source_url");
     if (answer_error(out, respond)) return;
     respond(json_response(out->created ? 201 : 200, {{"id", out->id}, {"token", out->token}}));
   });
@@ -118,6 +140,8 @@ void put_consent(consent::subscriber_service& service, request&& req, respond_fn
   r.text_version = std::move(*text_version);
   r.origin = browser_origin(req, *source_url);
   service.set_consent(std::move(r), [respond, id = r.id](result<consent::consent_outcome> out) {
+    rename_field(out, "source", "source_url");
+    rename_field(out, "consent", "");
     if (answer_error(out, respond)) return;
     respond(json_response(200, {{"id", id}, {"categories", categories_json(out->categories)}}));
   });
@@ -169,6 +193,7 @@ void post_identify(consent::subscriber_service& service, const std::string& secr
     return;
   }
   service.link_customer(id, *customer_id, [respond, id, customer = *customer_id](result<void> out) {
+    rename_field(out, "subscription_id", "id");
     if (answer_error(out, respond)) return;
     respond(json_response(200, {{"id", id}, {"customer_id", customer}}));
   });
@@ -238,6 +263,7 @@ void add_gdpr_routes(router& r, consent::subscriber_service& service) {
     if (answer_error(customer_id, respond)) return;
     const std::string id = req.params.at("id");
     svc->link_customer(id, *customer_id, [respond, id, customer = *customer_id](result<void> out) {
+      rename_field(out, "subscription_id", "id");
       if (answer_error(out, respond)) return;
       respond(json_response(200, {{"id", id}, {"customer_id", customer}}));
     });
