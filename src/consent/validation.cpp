@@ -149,13 +149,15 @@ result<std::string> normalise_source(std::string_view source) {
     if (page.size() <= scheme_end) return bad("the source URL has no host");
     return std::string{page};
   }
-  if (source == "backend") return std::string{source};
+  // A subscriber's browser that named no page (no source_url, no usable
+  // Origin): still the subscriber acting, never to be mistaken for the shop.
+  if (source == "backend" || source == "browser") return std::string{source};
   if (source.size() > 8 + 64 || source.substr(0, 8) != "backend:" || source.size() == 8) {
-    return bad("the source must be a page URL or 'backend[:label]'");
+    return bad("the source must be a page URL, 'browser' or 'backend[:label]'");
   }
   const std::string_view label = source.substr(8);
   if (!std::all_of(label.begin(), label.end(), [](char c) { return is_alnum(c) || c == '.' || c == '_' || c == '-'; })) {
-    return bad("the source must be a page URL or 'backend[:label]'");
+    return bad("the source must be a page URL, 'browser' or 'backend[:label]'");
   }
   return std::string{source};
 }

@@ -31,15 +31,17 @@ bool answer_error(const result<T>& r, const respond_fn& respond) {
 // records do ("consent.categories", "source", "subscription_id"); an error
 // must name the field of the request that was sent. Renames `from` — the
 // whole field or its leading part before '.' or '[' — to `to`.
+std::string renamed_field(const std::string& field, std::string_view from, std::string_view to) {
+  if (!field.starts_with(from)) return field;
+  std::string_view rest = std::string_view(field).substr(from.size());
+  if (!rest.empty() && rest.front() != '.' && rest.front() != '[') return field;
+  if (to.empty() && !rest.empty() && rest.front() == '.') rest.remove_prefix(1);
+  return std::string(to) + std::string(rest);
+}
+
 template <class T>
 void rename_field(result<T>& r, std::string_view from, std::string_view to) {
-  if (r) return;
-  auto& field = r.error().field;
-  if (!field.starts_with(from)) return;
-  std::string_view rest = std::string_view(field).substr(from.size());
-  if (!rest.empty() && rest.front() != '.' && rest.front() != '[') return;
-  if (to.empty() && !rest.empty() && rest.front() == '.') rest.remove_prefix(1);
-  field = std::string(to) + std::string(rest);
+  if (!r.has_value()) r.error().field = renamed_field(r.error().field, from, to);
 }
 
 // Where a browser request came from, for the consent ledger: the page URL the
@@ -50,7 +52,7 @@ consent::request_origin browser_origin(const request& req, const std::string& so
   if (!source_url.empty()) return {source_url, req.remote_ip};
   // Browsers serialise an origin's scheme in lower case.
   auto origin = req.header("Origin");
-  if (!origin.starts_with("https://") && !origin.starts_with("http://")) origin.clear();
+  if (!origin.starts_with("https://") && !origin.starts_with("http://")) origin = "browser";
   return {std::move(origin), req.remote_ip};
 }
 

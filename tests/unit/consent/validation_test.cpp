@@ -86,6 +86,7 @@ TEST_CASE("sources lose query and fragment; backends are labelled") {
   CHECK(normalise_source("https://shop.example/cart?email=a@b.c#top").value() == "https://shop.example/cart");
   CHECK(normalise_source("https://shop.example/#x").value() == "https://shop.example/");
   CHECK(normalise_source("").value() == "backend");
+  CHECK(normalise_source("browser").value() == "browser");  // a subscriber with no page URL
   CHECK(normalise_source("backend:crm-sync").value() == "backend:crm-sync");
   check_error(normalise_source("javascript:alert(1)"), "invalid_source", "source");
   check_error(normalise_source("https://"), "invalid_source", "source");
