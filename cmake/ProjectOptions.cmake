@@ -44,3 +44,25 @@ function(add_webpushd_test name)
   add_test(NAME ${name} COMMAND ${name})
   set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT 300)
 endfunction()
+
+# add_node_tests(LABEL TIMEOUT)
+# Registers every *.test.mjs in the calling folder as a CTest test named
+# <LABEL>_<file>, run by Node's built-in test runner with WEBPUSHD_BIN_DIR
+# pointing at this build's binaries. Without Node nothing is registered (and
+# a warning says how to get it): tools/bootstrap installs it for the tests.
+function(add_node_tests label timeout)
+  find_program(NODE_EXECUTABLE node)
+  if(NOT NODE_EXECUTABLE)
+    message(WARNING "node not found: ${label} tests are not registered (run tools/bootstrap deps --test)")
+    return()
+  endif()
+  file(GLOB test_files CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*.test.mjs)
+  foreach(test_file IN LISTS test_files)
+    get_filename_component(name ${test_file} NAME_WE)
+    add_test(NAME ${label}_${name} COMMAND ${NODE_EXECUTABLE} --test --test-reporter=spec ${test_file})
+    set_tests_properties(${label}_${name} PROPERTIES
+      LABELS ${label}
+      TIMEOUT ${timeout}
+      ENVIRONMENT "WEBPUSHD_BIN_DIR=${CMAKE_BINARY_DIR}/bin")
+  endforeach()
+endfunction()
