@@ -215,6 +215,7 @@ result<config> parse_config(std::string_view text, const std::string& source_nam
   c.server.read_timeout = duration_at(server, "read_timeout", std::chrono::seconds{10});
   c.server.idle_timeout = duration_at(server, "idle_timeout", std::chrono::seconds{60});
   c.server.max_connections = value_at<std::size_t>(server, "max_connections", 10000);
+  c.server.max_batch_events = value_at<std::size_t>(server, "max_batch_events", 1000);
   c.server.trust_forwarded_for = value_at<bool>(server, "trust_forwarded_for", false);
   c.server.cors_origins = value_at<std::vector<std::string>>(server, "cors_origins", {});
   if (server.contains("api_keys")) {

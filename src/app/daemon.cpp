@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "webpushd/api/delivery_routes.hpp"
+#include "webpushd/api/event_routes.hpp"
 #include "webpushd/api/health.hpp"
 #include "webpushd/api/http_server.hpp"
 #include "webpushd/api/router.hpp"
@@ -17,6 +18,7 @@
 #include "webpushd/delivery/dispatcher.hpp"
 #include "webpushd/delivery/endpoint_rules.hpp"
 #include "webpushd/delivery/sender.hpp"
+#include "webpushd/ingest/events.hpp"
 #include "webpushd/storage/database.hpp"
 #include "webpushd/storage/outbox_store.hpp"
 #include "webpushd/storage/write_queue.hpp"
@@ -49,13 +51,14 @@ struct daemon::impl {
   std::unique_ptr<delivery::sender> sender;
   std::unique_ptr<delivery::dispatcher> dispatcher;
   bool stopped = false;
-  // Subscribers, consent and beacons: the single writer (group commit) and
+  // Subscribers, consent, beacons and shop events: the single writer (group commit) and
   // the services that submit to it. Declared after delivery and before the
   // server, so they outlive every handler that uses them.
   std::unique_ptr<storage::write_queue> writer;
   std::unique_ptr<consent::subscriber_service> subscribers;
   std::optional<tracking::delivery_signer> delivery_signer;
   std::unique_ptr<tracking::beacon_recorder> beacons;
+  std::unique_ptr<ingest::event_ingestor> events;
   // api: declared last so the server goes first when impl is destroyed.
   std::optional<storage::database> health_db;  // its own connection: database is one-thread
   std::mutex health_mutex;
@@ -149,6 +152,7 @@ result<std::unique_ptr<daemon>> daemon::create(const config& cfg, const clock& c
   if (tracking_key_created) spdlog::info("generated a new delivery signing key in {}", (cfg.data_dir / "tracking.key").string());
   s.delivery_signer.emplace(std::move(*delivery_signer));
   s.beacons = std::make_unique<tracking::beacon_recorder>(*s.delivery_signer, *s.writer, clk);
+  s.events = std::make_unique<ingest::event_ingestor>(*s.writer, clk, ingest::ingest_options{cfg.server.max_batch_events});
 
   // --- api: the HTTP listener (started in start(), stopped first in stop()) ---
   auto health_db = storage::database::open(db_path);
@@ -166,6 +170,7 @@ result<std::unique_ptr<daemon>> daemon::create(const config& cfg, const clock& c
   api::add_subscriber_routes(*s.router, *s.subscribers, {cfg.server.identify_secret});
   api::add_gdpr_routes(*s.router, *s.subscribers);
   api::add_delivery_event_routes(*s.router, *s.beacons);
+  api::add_event_routes(*s.router, *s.events);
   api::web_assets().install(*s.router);
   api::server_options http;
   http.host = cfg.server.listen_host;

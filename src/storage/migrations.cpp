@@ -139,10 +139,28 @@ CREATE TABLE delivery_events (
 ) STRICT, WITHOUT ROWID;
 )sql";
 
+// Shop events from the backend (POST /v1/events), the scenario engine's
+// input. The sender's id is the primary key: a retried batch stores nothing
+// twice. occurred_at is indexed for time-window queries by customer.
+constexpr std::string_view v4_events = R"sql(
+CREATE TABLE events (
+  id              TEXT    PRIMARY KEY CHECK (length(id) BETWEEN 1 AND 128),
+  type            TEXT    NOT NULL,
+  customer_id     TEXT,
+  subscription_id TEXT,
+  occurred_at     INTEGER NOT NULL,
+  received_at     INTEGER NOT NULL,
+  properties      TEXT    NOT NULL CHECK (json_valid(properties))
+) STRICT;
+
+CREATE INDEX events_customer ON events (customer_id, occurred_at) WHERE customer_id IS NOT NULL;
+)sql";
+
 constexpr std::array all_migrations{
     migration{1, v1_subscriptions_and_outbox},
     migration{2, v2_subscribers_and_consent},
     migration{3, v3_delivery_events},
+    migration{4, v4_events},
 };
 
 }  // namespace

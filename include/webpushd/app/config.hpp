@@ -34,6 +34,7 @@ struct server_config {
   std::chrono::milliseconds read_timeout{10000};  ///< to receive a whole request
   std::chrono::milliseconds idle_timeout{60000};  ///< an idle keep-alive connection is kept
   std::size_t max_connections = 10000;
+  std::size_t max_batch_events = 1000;    ///< events in one POST /v1/events at most; more get 413
   bool trust_forwarded_for = false;       ///< client address from X-Forwarded-For (behind a proxy)
   std::vector<std::string> cors_origins;  ///< shop origins allowed to call browser endpoints
   std::vector<api_key_config> api_keys;   ///< backend keys (Authorization: Bearer)

@@ -178,6 +178,15 @@ TEST_CASE("server: HTTP limits, timeouts, CORS origins and API keys") {
     REQUIRE_FALSE(c.has_value());
     CHECK(c.error().message.find(key) == std::string::npos);
   }
+  SUBCASE("max_batch_events: 1000 by default, settable, at least 1") {
+    CHECK(parse(minimal)->server.max_batch_events == 1000);
+    const auto c = parse(minimal + "server:\n  max_batch_events: 50\n");
+    REQUIRE_MESSAGE(c.has_value(), (c ? "" : c.error().message));
+    CHECK(c->server.max_batch_events == 50);
+    const auto zero = parse(minimal + "server:\n  max_batch_events: 0\n");
+    REQUIRE_FALSE(zero.has_value());
+    CHECK_MESSAGE(zero.error().message.find("server.max_batch_events") != std::string::npos, zero.error().message);
+  }
   SUBCASE("a zero timeout is refused") {
     const auto c = parse(minimal + "server:\n  read_timeout: 0s\n");
     REQUIRE_FALSE(c.has_value());

@@ -1,0 +1,44 @@
+#pragma once
+/// @file
+/// @brief Shop events sent by the backend (`POST /v1/events`): what the
+/// scenario engine will react to. Stored once per event id, so a backend may
+/// retry a batch without double counting.
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "webpushd/core/clock.hpp"
+#include "webpushd/core/error.hpp"
+
+namespace webpushd::storage {
+
+class database;
+
+/// @brief One validated event, as stored.
+struct stored_event {
+  std::string id;               ///< chosen by the sender; the idempotency key
+  std::string type;             ///< e.g. "purchase"
+  std::string customer_id;      ///< empty: none
+  std::string subscription_id;  ///< public subscription id; empty: none
+  time_point occurred_at{};
+  time_point received_at{};
+  std::string properties;  ///< the validated properties, serialised JSON
+  bool operator==(const stored_event&) const = default;
+};
+
+/// @brief Repository interface (SQLite now; another backend later).
+class event_store {
+ public:
+  virtual ~event_store() = default;
+  /// @brief Stores the event unless one with the same id is there: true when
+  /// stored, false for a duplicate (the first copy is kept unchanged).
+  virtual result<bool> insert_if_new(const stored_event& e) = 0;
+  /// @brief The event with this id, nullopt if none.
+  virtual result<std::optional<stored_event>> find(const std::string& id) = 0;
+};
+
+/// @brief The SQLite implementation. Uses the given connection (not owned).
+std::unique_ptr<event_store> make_sqlite_event_store(database& db);
+
+}  // namespace webpushd::storage
