@@ -6,6 +6,7 @@
 
 #include "webpushd/core/bytes.hpp"
 #include "webpushd/crypto/primitives.hpp"
+#include "webpushd/storage/event_store.hpp"
 #include "webpushd/storage/outbox_store.hpp"
 #include "webpushd/storage/subscriber_store.hpp"
 
@@ -106,6 +107,10 @@ result<erase_outcome> erase_one(storage::database& db, const storage::subscriber
   if (s.state == storage::subscription_state::erased) return out;
   auto removed = storage::make_sqlite_subscriber_store(db)->erase(s.id, now);
   if (!removed) return tl::unexpected(std::move(removed.error()));
+  // The shop's events about this person (views, carts, orders) go too.
+  if (auto events = storage::make_sqlite_event_store(db)->erase_for(s.customer_id, s.public_id); !events) {
+    return tl::unexpected(std::move(events.error()));
+  }
   if (!s.public_id.empty()) {
     auto r = append_entry(db, s.public_id, consent_action::erase, removed->categories_before, {}, s.consent_text_version,
                           origin, now);
@@ -118,6 +123,25 @@ result<erase_outcome> erase_one(storage::database& db, const storage::subscriber
 
 std::string iso_time(time_point t) {
   return date::format("%FT%TZ", std::chrono::floor<std::chrono::milliseconds>(t));
+}
+
+json text_or_null(const std::string& s);
+
+// The shop's events about a person, for the GDPR exports.
+result<json> events_json(storage::database& db, const std::string& customer_id, const std::string& public_id) {
+  auto stored = storage::make_sqlite_event_store(db)->list_for(customer_id, public_id);
+  if (!stored) return tl::unexpected(std::move(stored.error()));
+  json events = json::array();
+  for (const auto& e : *stored) {
+    events.push_back({{"id", e.id},
+                      {"type", e.type},
+                      {"customer_id", text_or_null(e.customer_id)},
+                      {"subscription_id", text_or_null(e.subscription_id)},
+                      {"occurred_at", iso_time(e.occurred_at)},
+                      {"received_at", iso_time(e.received_at)},
+                      {"properties", json::parse(e.properties, nullptr, false)}});
+  }
+  return events;
 }
 
 json optional_time(const std::optional<time_point>& t) { return t ? json(iso_time(*t)) : json(nullptr); }
@@ -365,6 +389,10 @@ void subscriber_service::erase_customer(std::string customer_id, request_origin 
         auto linked = storage::make_sqlite_subscriber_store(db)->list_by_customer(customer);
         if (!linked) return tl::unexpected(std::move(linked.error()));
         erase_outcome total;
+        // Events of a customer who never subscribed are theirs as well.
+        if (auto events = storage::make_sqlite_event_store(db)->erase_for(customer, ""); !events) {
+          return tl::unexpected(std::move(events.error()));
+        }
         for (const auto& s : *linked) {
           auto one = erase_one(db, s, origin, now);
           if (!one) return tl::unexpected(std::move(one.error()));
@@ -411,7 +439,13 @@ result<nlohmann::json> subscriber_service::export_customer(std::string_view cust
     end_read();
     return tl::unexpected(std::move(linked.error()));
   }
-  json doc{{"customer_id", *customer}, {"subscriptions", json::array()}};
+  // Events of the customer id itself (also those from before a subscription).
+  auto events = events_json(reader_, *customer, "");
+  if (!events) {
+    end_read();
+    return tl::unexpected(std::move(events.error()));
+  }
+  json doc{{"customer_id", *customer}, {"subscriptions", json::array()}, {"events", std::move(*events)}};
   for (const auto& s : *linked) {
     auto one = export_one(s.public_id);
     if (!one) {
@@ -476,7 +510,12 @@ result<nlohmann::json> subscriber_service::export_one(const std::string& public_
     if (!m.payload.empty()) put_payload(msg, m.payload);
     messages.push_back(std::move(msg));
   }
-  return json{{"subscription", std::move(sub)}, {"consent_ledger", std::move(ledger)}, {"messages", std::move(messages)}};
+  auto events = events_json(reader_, s.customer_id, s.public_id);
+  if (!events) return tl::unexpected(std::move(events.error()));
+  return json{{"subscription", std::move(sub)},
+              {"consent_ledger", std::move(ledger)},
+              {"messages", std::move(messages)},
+              {"events", std::move(*events)}};
 }
 
 result<storage::ledger_verification> subscriber_service::verify_ledger() {

@@ -8,6 +8,23 @@
 namespace webpushd::storage {
 namespace {
 
+constexpr std::string_view select_columns =
+    "SELECT id, type, customer_id, subscription_id, occurred_at, received_at, properties FROM events ";
+// A person's events: by customer id or by subscription id; an empty id
+// matches nothing (events without one store NULL or '').
+constexpr const char* person_filter =
+    "WHERE (?1 <> '' AND customer_id = ?1) OR (?2 <> '' AND subscription_id = ?2)";
+
+stored_event read(const detail::statement& st) {
+  return stored_event{st.column_text(0),
+                      st.column_text(1),
+                      st.column_text(2),
+                      st.column_text(3),
+                      from_unix_millis(st.column_int(4)),
+                      from_unix_millis(st.column_int(5)),
+                      st.column_text(6)};
+}
+
 class sqlite_event_store final : public event_store {
  public:
   explicit sqlite_event_store(database& db) : db_(db) {}
@@ -30,17 +47,37 @@ class sqlite_event_store final : public event_store {
   }
 
   result<std::optional<stored_event>> find(const std::string& id) override {
-    auto st = detail::statement::prepare(db_.handle(),
-                                         "SELECT id, type, customer_id, subscription_id, occurred_at, received_at, "
-                                         "properties FROM events WHERE id = ?");
+    auto st = detail::statement::prepare(db_.handle(), std::string{select_columns} + "WHERE id = ?");
     if (!st) return tl::unexpected(st.error());
     st->bind_text(1, id);
     auto row = st->step();
     if (!row) return tl::unexpected(row.error());
     if (!*row) return std::optional<stored_event>{};
-    return std::optional<stored_event>{stored_event{st->column_text(0), st->column_text(1), st->column_text(2),
-                                                    st->column_text(3), from_unix_millis(st->column_int(4)),
-                                                    from_unix_millis(st->column_int(5)), st->column_text(6)}};
+    return std::optional<stored_event>{read(*st)};
+  }
+
+  result<std::vector<stored_event>> list_for(const std::string& customer_id,
+                                             const std::string& subscription_id) override {
+    auto st = detail::statement::prepare(db_.handle(), std::string{select_columns} + person_filter +
+                                                           " ORDER BY occurred_at, id");
+    if (!st) return tl::unexpected(st.error());
+    st->bind_text(1, customer_id).bind_text(2, subscription_id);
+    std::vector<stored_event> out;
+    while (true) {
+      auto row = st->step();
+      if (!row) return tl::unexpected(row.error());
+      if (!*row) return out;
+      out.push_back(read(*st));
+    }
+  }
+
+  result<std::size_t> erase_for(const std::string& customer_id, const std::string& subscription_id) override {
+    auto st = detail::statement::prepare(db_.handle(), std::string{"DELETE FROM events "} + person_filter);
+    if (!st) return tl::unexpected(st.error());
+    if (auto r = st->bind_text(1, customer_id).bind_text(2, subscription_id).run(); !r) {
+      return tl::unexpected(r.error());
+    }
+    return static_cast<std::size_t>(st->changes());
   }
 
  private:

@@ -185,4 +185,29 @@ describe('POST /v1/events', () => {
     assert.equal(again.status, 202, again.text);
     assert.deepEqual(again.body, { accepted: 0, duplicates: 5, rejected: [] });
   });
+
+  // GDPR: the events a shop sent about a person are part of what is held
+  // about them — exported with them and erased with them.
+  test('a customer\'s events are in the GDPR export and are erased with the customer', async () => {
+    const customer = `cust-gdpr-${unique()}`;
+    const ids = [`ev-${unique()}`, `ev-${unique()}`];
+    const own = ids.map((id) => ({ ...viewed(id), customer_id: customer }));
+    const other = viewed(`ev-${unique()}`);  // another customer's event stays
+    assert.equal((await post({ events: [...own, other] })).body.accepted, 3);
+
+    const auth = { authorization: `Bearer ${API_KEY}` };
+    const exported = await (await fetch(`${daemon.base}/v1/customers/${customer}`, { headers: auth })).json();
+    assert.deepEqual(exported.events.map((e) => e.id).sort(), [...ids].sort());
+    assert.equal(exported.events[0].properties.name, 'Mug');
+
+    const erased = await fetch(`${daemon.base}/v1/customers/${customer}`, { method: 'DELETE', headers: auth });
+    assert.equal(erased.status, 200);
+    const after = await (await fetch(`${daemon.base}/v1/customers/${customer}`, { headers: auth })).json();
+    assert.deepEqual(after.events, []);
+    // The erased ids are gone from the store: posting them again stores them
+    // anew, while the other customer's event is still a duplicate.
+    const again = await post({ events: [...own, other] });
+    assert.equal(again.body.accepted, 2);
+    assert.equal(again.body.duplicates, 1);
+  });
 });

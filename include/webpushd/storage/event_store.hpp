@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "webpushd/core/clock.hpp"
 #include "webpushd/core/error.hpp"
@@ -36,6 +37,13 @@ class event_store {
   virtual result<bool> insert_if_new(const stored_event& e) = 0;
   /// @brief The event with this id, nullopt if none.
   virtual result<std::optional<stored_event>> find(const std::string& id) = 0;
+  /// @brief Every event of a person, oldest first: those carrying
+  /// `customer_id` or `subscription_id` (either may be empty: not matched).
+  /// For GDPR exports.
+  virtual result<std::vector<stored_event>> list_for(const std::string& customer_id,
+                                                     const std::string& subscription_id) = 0;
+  /// @brief Deletes the same set (GDPR erasure). Returns how many.
+  virtual result<std::size_t> erase_for(const std::string& customer_id, const std::string& subscription_id) = 0;
 };
 
 /// @brief The SQLite implementation. Uses the given connection (not owned).
