@@ -12,7 +12,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { run, startDaemon, stopChild, tempDir, waitFor, webpushctl } from './harness.mjs';
+import { dataAndVapidYaml, run, startDaemon, stopChild, tempDir, waitFor, webpushctl } from './harness.mjs';
 
 const API_KEY = `backend-key-${randomBytes(24).toString('base64url')}`;
 const IDENTIFY_SECRET = `identify-secret-${randomBytes(24).toString('hex')}`;
@@ -47,10 +47,7 @@ function configText({ level = 'info' } = {}) {
     '      texts:',
     '        en: {label: Sales and promotions, description: Discounts and sales.}',
     '        pl: {label: Promocje i wyprzedaże, description: Rabaty i wyprzedaże.}',
-    'storage:',
-    '  data_dir: data',
-    'vapid:',
-    '  subject: mailto:ops@shop.example',
+    ...dataAndVapidYaml,
     'logging:',
     '  format: json',
     `  level: ${level}`,

@@ -7,7 +7,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { makeVapidKey, startDaemon, stopChild, tempDir } from './harness.mjs';
+import { dataAndVapidYaml, makeVapidKey, startDaemon, stopChild, tempDir } from './harness.mjs';
 
 function writeConfig(dir) {
   const file = path.join(dir, 'webpushd.yaml');
@@ -16,10 +16,7 @@ function writeConfig(dir) {
     '  listen: 127.0.0.1:0',
     '  read_timeout: 2s',
     '  cors_origins: [https://shop.example]',
-    'storage:',
-    '  data_dir: data',
-    'vapid:',
-    '  subject: mailto:ops@shop.example',
+    ...dataAndVapidYaml,
     'logging:',
     '  format: json',
     '  level: info',

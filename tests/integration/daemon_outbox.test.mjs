@@ -6,17 +6,14 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { makeVapidKey, run, startDaemon, startEmulator, stopChild, tempDir, waitFor, webpushctl, webpushd, writeJson } from './harness.mjs';
+import { dataAndVapidYaml, makeVapidKey, run, startDaemon, startEmulator, stopChild, tempDir, waitFor, webpushctl, webpushd, writeJson } from './harness.mjs';
 
 function writeConfig(dir) {
   const file = path.join(dir, 'webpushd.yaml');
   writeFileSync(file, [
     'server:',
     '  listen: 127.0.0.1:0',
-    'storage:',
-    '  data_dir: data',
-    'vapid:',
-    '  subject: mailto:ops@shop.example',
+    ...dataAndVapidYaml,
     'delivery:',
     '  poll_interval: 50ms',
     '  max_in_flight: 64',

@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { startDaemon, stopChild, tempDir } from './harness.mjs';
+import { dataAndVapidYaml, startDaemon, stopChild, tempDir } from './harness.mjs';
 
 const API_KEY = `backend-key-${randomBytes(24).toString('base64url')}`;
 const MAX_BATCH = 20;
@@ -20,10 +20,7 @@ const configText = [
   '  api_keys:',
   '    - name: shop-backend',
   `      key: ${API_KEY}`,
-  'storage:',
-  '  data_dir: data',
-  'vapid:',
-  '  subject: mailto:ops@shop.example',
+  ...dataAndVapidYaml,
   'logging:',
   '  format: json',
   '',

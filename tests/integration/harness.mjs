@@ -133,6 +133,10 @@ export function makeVapidKey(dir) {
   return { keyFile: path.join(dir, 'vapid_private.pem'), publicKey: r.stdout.trim().split('\n').pop().trim() };
 }
 
+/** The config lines every test daemon shares: a data folder beside the
+ * config file and a VAPID subject. Spread into a test's own YAML lines. */
+export const dataAndVapidYaml = ['storage:', '  data_dir: data', 'vapid:', '  subject: mailto:ops@shop.example'];
+
 /** Writes a JSON file and returns its path. */
 export function writeJson(dir, name, value) {
   const file = path.join(dir, name);
