@@ -229,6 +229,8 @@ result<config> parse_config(std::string_view text, const std::string& source_nam
   c.data_dir = c.data_dir.lexically_normal();
 
   c.server.identify_secret = value_at<std::string>(server, "identify_secret", "");
+  c.server.public_url = value_at<std::string>(server, "public_url", "");
+  while (!c.server.public_url.empty() && c.server.public_url.back() == '/') c.server.public_url.pop_back();
 
   const json& consent = section(root, "consent");
   c.consent.text_version = value_at<std::string>(consent, "text_version", "v1");
@@ -281,6 +283,30 @@ result<config> parse_config(std::string_view text, const std::string& source_nam
   c.delivery.endpoints.allowed_hosts = value_at<std::vector<std::string>>(endpoints, "allowed_hosts", {});
   c.delivery.endpoints.allow_http = value_at<bool>(endpoints, "allow_http", false);
   c.delivery.endpoints.allow_private_addresses = value_at<bool>(endpoints, "allow_private_addresses", false);
+
+  const json& events = section(root, "events");
+  c.events.retention = duration_at(events, "retention", std::chrono::hours{24 * 180});
+  c.events.unknown_retention = duration_at(events, "unknown_retention", std::chrono::hours{24 * 30});
+  if (events.contains("custom_types")) {
+    for (const auto& [name, schema] : events.at("custom_types").items()) c.events.custom_types[name] = schema;
+  }
+
+  const json& automation = section(root, "automation");
+  for (const auto& file : value_at<std::vector<std::string>>(automation, "scenario_files", {})) {
+    c.automation.scenario_files.push_back((base_dir / file).lexically_normal());
+  }
+  const json& shop = section(automation, "shop");
+  c.automation.shop_name = value_at<std::string>(shop, "name", "");
+  c.automation.shop_url = value_at<std::string>(shop, "url", "");
+  const json& utm = section(automation, "utm");
+  c.automation.utm.enabled = value_at<bool>(utm, "enabled", true);
+  c.automation.utm.source = value_at<std::string>(utm, "source", c.automation.utm.source);
+  c.automation.utm.medium = value_at<std::string>(utm, "medium", c.automation.utm.medium);
+  c.automation.utm.campaign = value_at<std::string>(utm, "campaign", c.automation.utm.campaign);
+  c.automation.utm.content = value_at<std::string>(utm, "content", c.automation.utm.content);
+  // Scenario files are read and checked after the rest (they refer to
+  // consent categories and event types): see load_scenarios in scenario_files.cpp.
+  c.automation.scenarios = std::make_shared<const automation::scenario_set>();
 
   const json& logging = section(root, "logging");
   c.logging.format = value_at<std::string>(logging, "format", "auto");

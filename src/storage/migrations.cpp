@@ -156,11 +156,94 @@ CREATE TABLE events (
 CREATE INDEX events_customer ON events (customer_id, occurred_at) WHERE customer_id IS NOT NULL;
 )sql";
 
+// v5: the automation engine. A journey is one person's way through one
+// scenario; its timer (next_at) lives in the row, so a restart finds every
+// pending reminder. At most one active journey per (scenario, person, key).
+// journey_log keeps what each step did (sent, or suppressed and why) for
+// stats and `webpushctl simulate`. product_interest remembers who viewed or
+// carted a product lately (back-in-stock and price-drop audiences) without
+// scanning events. Campaigns keep their fan-out cursor, so a restart goes on
+// where it stopped. Outbox rows learn their journey and delivery id.
+constexpr std::string_view v5_automation = R"sql(
+CREATE TABLE journeys (
+  id          INTEGER PRIMARY KEY,
+  scenario    TEXT    NOT NULL,
+  person      TEXT    NOT NULL,
+  journey_key TEXT    NOT NULL DEFAULT '',
+  state       TEXT    NOT NULL CHECK (state IN ('active', 'completed', 'exited', 'cancelled')),
+  next_step   INTEGER NOT NULL DEFAULT 0,
+  step_name   TEXT    NOT NULL DEFAULT '',
+  anchor_at   INTEGER NOT NULL,
+  next_at     INTEGER,
+  context     TEXT    NOT NULL CHECK (json_valid(context)),
+  started_at  INTEGER NOT NULL,
+  updated_at  INTEGER NOT NULL,
+  ended_at    INTEGER,
+  end_reason  TEXT
+) STRICT;
+
+CREATE UNIQUE INDEX journeys_one_active ON journeys (scenario, person, journey_key) WHERE state = 'active';
+CREATE INDEX journeys_due ON journeys (next_at, id) WHERE state = 'active';
+CREATE INDEX journeys_person ON journeys (person, scenario, started_at);
+
+CREATE TABLE journey_log (
+  id              INTEGER PRIMARY KEY,
+  journey_id      INTEGER NOT NULL,
+  scenario        TEXT    NOT NULL,
+  step            TEXT    NOT NULL,
+  person          TEXT    NOT NULL,
+  subscription_id INTEGER,
+  outcome         TEXT    NOT NULL CHECK (outcome IN ('entered', 'sent', 'suppressed', 'skipped', 'exited', 'restarted', 'completed', 'cancelled')),
+  reason          TEXT    NOT NULL DEFAULT '',
+  outbox_id       INTEGER,
+  at              INTEGER NOT NULL
+) STRICT;
+
+CREATE INDEX journey_log_scenario ON journey_log (scenario, at);
+CREATE INDEX journey_log_journey ON journey_log (journey_id);
+CREATE INDEX journey_log_person ON journey_log (person);
+
+CREATE TABLE product_interest (
+  product_id TEXT    NOT NULL,
+  person     TEXT    NOT NULL,
+  at         INTEGER NOT NULL,
+  PRIMARY KEY (product_id, person)
+) STRICT, WITHOUT ROWID;
+
+CREATE INDEX product_interest_person ON product_interest (person);
+
+CREATE TABLE campaigns (
+  id          TEXT    PRIMARY KEY,
+  name        TEXT    NOT NULL,
+  category    TEXT    NOT NULL,
+  definition  TEXT    NOT NULL CHECK (json_valid(definition)),
+  send_at     INTEGER NOT NULL,
+  local_time  INTEGER NOT NULL DEFAULT 0 CHECK (local_time IN (0, 1)),
+  state       TEXT    NOT NULL CHECK (state IN ('scheduled', 'running', 'completed', 'cancelled')),
+  cursor      INTEGER NOT NULL DEFAULT 0,
+  targeted    INTEGER NOT NULL DEFAULT 0,
+  enqueued    INTEGER NOT NULL DEFAULT 0,
+  skipped     INTEGER NOT NULL DEFAULT 0,
+  created_at  INTEGER NOT NULL,
+  started_at  INTEGER,
+  finished_at INTEGER
+) STRICT;
+
+CREATE INDEX campaigns_due ON campaigns (send_at) WHERE state IN ('scheduled', 'running');
+
+ALTER TABLE outbox ADD COLUMN journey_id INTEGER;
+ALTER TABLE outbox ADD COLUMN delivery_id TEXT;
+CREATE INDEX outbox_journey ON outbox (journey_id) WHERE journey_id IS NOT NULL;
+CREATE INDEX outbox_source ON outbox (source);
+CREATE INDEX events_type_time ON events (type, occurred_at);
+)sql";
+
 constexpr std::array all_migrations{
     migration{1, v1_subscriptions_and_outbox},
     migration{2, v2_subscribers_and_consent},
     migration{3, v3_delivery_events},
     migration{4, v4_events},
+    migration{5, v5_automation},
 };
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "webpushd/storage/outbox_store.hpp"
 
+#include <algorithm>
 #include <array>
 
 #include "statement.hpp"
@@ -127,8 +128,8 @@ class sqlite_outbox_store final : public outbox_store {
     if (!granted) return tl::unexpected(std::move(granted.error()));
     auto insert = detail::statement::prepare(db_.handle(), R"sql(
         INSERT INTO outbox (subscription_id, payload, ttl_seconds, urgency, topic, source, state, attempts,
-                            created_at, next_attempt_at, expires_at, category)
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', 0, ?7, ?8, ?9, ?10)
+                            created_at, next_attempt_at, expires_at, category, journey_id, delivery_id)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', 0, ?7, ?8, ?9, ?10, ?11, ?12)
         RETURNING id)sql");
     if (!insert) return tl::unexpected(std::move(insert.error()));
 
@@ -162,6 +163,9 @@ class sqlite_outbox_store final : public outbox_store {
         }
       }
       insert->reset();
+      const std::int64_t first_attempt_ms = m.not_before ? unix_millis(*m.not_before) : now_ms;
+      // A message scheduled for later lives its TTL from then, not from now.
+      const std::int64_t expires_ms = std::max(now_ms, first_attempt_ms) + std::int64_t{m.ttl_seconds} * 1000;
       insert->bind_int(1, m.subscription_id)
           .bind_blob(2, m.payload)
           .bind_int(3, std::int64_t{m.ttl_seconds})
@@ -169,9 +173,15 @@ class sqlite_outbox_store final : public outbox_store {
           .bind_text_or_null(5, m.topic)
           .bind_text(6, m.source)
           .bind_int(7, now_ms)
-          .bind_int(8, m.not_before ? unix_millis(*m.not_before) : now_ms)
-          .bind_int(9, now_ms + std::int64_t{m.ttl_seconds} * 1000)
-          .bind_text_or_null(10, m.category);
+          .bind_int(8, first_attempt_ms)
+          .bind_int(9, expires_ms)
+          .bind_text_or_null(10, m.category)
+          .bind_text_or_null(12, m.delivery_id);
+      if (m.journey_id) {
+        insert->bind_int(11, *m.journey_id);
+      } else {
+        insert->bind_null(11);
+      }
       auto row = insert->step();
       if (!row) return tl::unexpected(std::move(row.error()));
       if (!*row) return fail("storage_error", "insert returned no id");

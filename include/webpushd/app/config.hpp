@@ -12,6 +12,13 @@
 #include <string_view>
 #include <vector>
 
+#include <map>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "webpushd/automation/scenario.hpp"
+#include "webpushd/automation/scenario_file.hpp"
 #include "webpushd/consent/config.hpp"
 #include "webpushd/core/error.hpp"
 
@@ -39,6 +46,9 @@ struct server_config {
   std::vector<std::string> cors_origins;  ///< shop origins allowed to call browser endpoints
   std::vector<api_key_config> api_keys;   ///< backend keys (Authorization: Bearer)
   std::string identify_secret;            ///< signs customer ids for identify(); empty: disabled
+  /// @brief How browsers reach this daemon ("https://push.shop.example"):
+  /// the base of the report URL in every push. Empty: http://listen_host:listen_port.
+  std::string public_url;
   bool operator==(const server_config&) const = default;
 };
 
@@ -76,6 +86,31 @@ struct delivery_config {
   endpoints_config endpoints;
 };
 
+/// @brief `events:` — shop events (POST /v1/events).
+struct events_config {
+  /// @brief Events are deleted this long after they occurred.
+  std::chrono::milliseconds retention{std::chrono::hours{24 * 180}};
+  /// @brief Events of a customer with no subscription are deleted sooner:
+  /// kept this long so a shopper who subscribes later still starts scenarios.
+  std::chrono::milliseconds unknown_retention{std::chrono::hours{24 * 30}};
+  /// @brief Custom event types: name → JSON Schema of their `properties`.
+  std::map<std::string, nlohmann::json> custom_types;
+};
+
+/// @brief `automation:` — scenarios and what their messages share.
+struct automation_config {
+  /// @brief Scenario files (resolved against the config file's folder), in order.
+  std::vector<std::filesystem::path> scenario_files;
+  std::string shop_name;  ///< `{{shop.name}}`
+  std::string shop_url;   ///< `{{shop.url}}`
+  automation::utm_def utm;
+  /// @brief The loaded scenarios (never null after load_config; empty set
+  /// when there are no files).
+  std::shared_ptr<const automation::scenario_set> scenarios;
+  /// @brief Lint warnings of the scenario files (errors fail load_config).
+  std::vector<std::string> warnings;
+};
+
 /// @brief `logging:`.
 struct logging_config {
   std::string format = "auto";  ///< auto | json | text
@@ -90,6 +125,8 @@ struct config {
   vapid_config vapid;
   consent::consent_config consent;  ///< categories and texts (default: one category, "updates")
   delivery_config delivery;
+  events_config events;
+  automation_config automation;
   logging_config logging;
 };
 

@@ -55,8 +55,8 @@ inline constexpr std::string_view erased_reason = "erased";
 struct new_outbox_message {
   std::int64_t subscription_id = 0;
   bytes payload;               ///< plaintext; encrypted only when sent
-  /// Seconds the message stays useful after it was enqueued: expires_at =
-  /// created_at + ttl. 0 means "now or never": the first attempt is always
+  /// Seconds the message stays useful from its first possible attempt:
+  /// expires_at = max(created_at, not_before) + ttl. 0 means "now or never": the first attempt is always
   /// made when the message is first claimed (however late), any retry after
   /// that is expired instead.
   std::int32_t ttl_seconds = 86400;
@@ -68,6 +68,8 @@ struct new_outbox_message {
   /// operator's one-off). The subscriber must grant it when it is enqueued
   /// and again when it is claimed.
   std::string category;
+  std::optional<std::int64_t> journey_id;  ///< the scenario journey that made it
+  std::string delivery_id;                 ///< the id its tracking beacons carry ("d_…"); empty: none
 };
 
 /// @brief A message claimed for sending, joined with its subscription.

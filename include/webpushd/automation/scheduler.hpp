@@ -1,0 +1,58 @@
+#pragma once
+/// @file
+/// @brief Drives the engine in real time: one thread that sleeps until the
+/// next journey step is due (or at most `max_sleep`, so a journey another
+/// connection just started is picked up soon), fires due steps in
+/// write_queue items of `batch` journeys, tells the dispatcher when it
+/// enqueued messages, and purges old events once in a while.
+///
+/// Nothing here is durable by itself: the timers live in the journeys table,
+/// so after a crash the first loop finds every step that came due meanwhile
+/// (the scenario's lateness policy decides whether it is still sent).
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+
+#include "webpushd/automation/engine.hpp"
+#include "webpushd/core/clock.hpp"
+#include "webpushd/storage/database.hpp"
+#include "webpushd/storage/write_queue.hpp"
+
+namespace webpushd::automation {
+
+/// @brief Settings of the scheduler.
+struct scheduler_options {
+  std::chrono::milliseconds max_sleep{1000};  ///< longest sleep between checks
+  std::size_t batch = 200;                    ///< journeys per write transaction
+  std::chrono::milliseconds purge_interval{std::chrono::hours{1}};
+  std::chrono::milliseconds event_retention{std::chrono::hours{24 * 180}};
+  std::chrono::milliseconds unknown_event_retention{std::chrono::hours{24 * 30}};
+};
+
+/// @brief See the file comment.
+class scheduler {
+ public:
+  /// @brief `eng`, `writer` and `clk` must outlive the scheduler; `reader` is
+  /// a connection of its own (for next_due). `on_enqueued` is called after a
+  /// commit that created outbox messages (wakes the dispatcher).
+  scheduler(engine& eng, storage::write_queue& writer, storage::database reader, const clock& clk,
+            scheduler_options options, std::function<void()> on_enqueued);
+  ~scheduler();
+  scheduler(const scheduler&) = delete;
+  scheduler& operator=(const scheduler&) = delete;
+
+  /// @brief Starts the thread.
+  void start();
+  /// @brief Wakes the thread now (a journey may have become due earlier).
+  void notify();
+  /// @brief Stops and joins the thread (a batch in progress finishes). Idempotent.
+  void stop();
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace webpushd::automation

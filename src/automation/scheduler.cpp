@@ -1,0 +1,135 @@
+#include "webpushd/automation/scheduler.hpp"
+
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "webpushd/storage/event_store.hpp"
+
+namespace webpushd::automation {
+
+struct scheduler::impl {
+  engine& eng;
+  storage::write_queue& writer;
+  storage::database reader;
+  const clock& clk;
+  scheduler_options options;
+  std::function<void()> on_enqueued;
+
+  std::mutex mutex;
+  std::condition_variable wake;
+  bool stopping = false;
+  bool notified = false;
+  std::thread thread;
+  time_point last_purge{};
+
+  impl(engine& e, storage::write_queue& w, storage::database r, const clock& c, scheduler_options o,
+       std::function<void()> cb)
+      : eng(e), writer(w), reader(std::move(r)), clk(c), options(o), on_enqueued(std::move(cb)) {}
+
+  // Runs `work` as one write_queue item and waits for its commit.
+  template <class T>
+  result<T> run_in_writer(std::function<result<T>(storage::database&)> work) {
+    auto promise = std::make_shared<std::promise<result<T>>>();
+    auto future = promise->get_future();
+    auto submitted = writer.template submit_value<T>(std::move(work),
+                                                     [promise](result<T> outcome) { promise->set_value(std::move(outcome)); });
+    if (!submitted) return tl::unexpected(std::move(submitted.error()));
+    return future.get();
+  }
+
+  // Fires due steps until none is due; returns the time to sleep until.
+  std::optional<time_point> fire_until_idle() {
+    while (true) {
+      {
+        std::lock_guard lock(mutex);
+        if (stopping) return std::nullopt;
+      }
+      auto next = eng.next_due(reader);
+      if (!next) {
+        spdlog::warn("scheduler: cannot read due journeys: {}", next.error().message);
+        return std::nullopt;
+      }
+      const auto now = clk.now();
+      if (!*next || **next > now) return *next;
+      const auto batch = options.batch;
+      auto fired = run_in_writer<fire_report>(
+          [this, now, batch](storage::database& db) { return eng.fire_due(db, now, batch); });
+      if (!fired) {
+        // storage_busy (the writer's queue is full) or a failing disk: the
+        // timers are still in the table; try again after a sleep.
+        spdlog::warn("scheduler: firing due journeys failed ({}): {}", fired.error().code, fired.error().message);
+        return std::nullopt;
+      }
+      if (fired->enqueued > 0 && on_enqueued) on_enqueued();
+      if (fired->journeys < batch) return std::nullopt;  // re-read next_due after a short sleep at most
+    }
+  }
+
+  void purge_if_due() {
+    const auto now = clk.now();
+    if (now - last_purge < options.purge_interval) return;
+    last_purge = now;
+    const auto before = now - options.event_retention;
+    const auto unknown_before = now - options.unknown_event_retention;
+    auto purged = run_in_writer<std::size_t>([before, unknown_before](storage::database& db) {
+      return storage::make_sqlite_event_store(db)->purge(before, unknown_before);
+    });
+    if (!purged) {
+      spdlog::warn("scheduler: purging old events failed: {}", purged.error().message);
+    } else if (*purged > 0) {
+      spdlog::info("scheduler: purged {} events past their retention", *purged);
+    }
+  }
+
+  void loop() {
+    while (true) {
+      const auto next = fire_until_idle();
+      purge_if_due();
+      std::unique_lock lock(mutex);
+      if (stopping) return;
+      auto sleep = options.max_sleep;
+      if (next) {
+        const auto until = std::chrono::duration_cast<std::chrono::milliseconds>(*next - clk.now());
+        sleep = std::clamp(until, std::chrono::milliseconds{1}, options.max_sleep);
+      }
+      wake.wait_for(lock, sleep, [this] { return stopping || notified; });
+      notified = false;
+      if (stopping) return;
+    }
+  }
+};
+
+scheduler::scheduler(engine& eng, storage::write_queue& writer, storage::database reader, const clock& clk,
+                     scheduler_options options, std::function<void()> on_enqueued)
+    : impl_(std::make_unique<impl>(eng, writer, std::move(reader), clk, options, std::move(on_enqueued))) {}
+
+scheduler::~scheduler() { stop(); }
+
+void scheduler::start() {
+  impl_->last_purge = impl_->clk.now() - impl_->options.purge_interval + std::chrono::minutes{1};
+  impl_->thread = std::thread([this] { impl_->loop(); });
+}
+
+void scheduler::notify() {
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->notified = true;
+  }
+  impl_->wake.notify_one();
+}
+
+void scheduler::stop() {
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->stopping = true;
+  }
+  impl_->wake.notify_one();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+}  // namespace webpushd::automation
