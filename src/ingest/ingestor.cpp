@@ -2,6 +2,8 @@
 // events of a request as ONE write_queue item (one savepoint: the batch is
 // stored together or not at all), answer after the commit.
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -12,7 +14,9 @@
 namespace webpushd::ingest {
 
 event_ingestor::event_ingestor(storage::write_queue& writer, const clock& clk, ingest_options options)
-    : writer_(writer), clock_(clk), options_(options) {}
+    : writer_(writer), clock_(clk), options_(std::move(options)) {}
+
+void event_ingestor::set_stored_hook(stored_hook hook) { hook_ = std::move(hook); }
 
 void event_ingestor::ingest(const nlohmann::json& body, std::function<void(result<ingest_outcome>)> done) {
   // One event, or {"events": [...]}; a single event's fields are named from
@@ -36,7 +40,7 @@ void event_ingestor::ingest(const nlohmann::json& body, std::function<void(resul
   const auto received_at = clock_.now();
   for (std::size_t i = 0; i < count; ++i) {
     const auto& value = batch ? body.at("events").at(i) : body;
-    auto e = validate_event(value, batch ? "events[" + std::to_string(i) + "]" : "");
+    auto e = validate_event(value, batch ? "events[" + std::to_string(i) + "]" : "", options_.custom_types);
     if (!e) {
       outcome->rejected.push_back({i, std::move(e.error())});
       continue;
@@ -46,18 +50,25 @@ void event_ingestor::ingest(const nlohmann::json& body, std::function<void(resul
   }
   if (valid->empty()) return done(std::move(*outcome));
 
+  // The hook is copied into the work item: it runs on the writer thread,
+  // possibly after this ingestor is gone (the daemon drains the queue last).
   auto submitted = writer_.submit(
-      [valid, outcome](storage::database& db) -> result<void> {
+      [valid, outcome, hook = hook_, &clk = clock_](storage::database& db) -> result<void> {
         auto store = storage::make_sqlite_event_store(db);
-        std::size_t accepted = 0;
+        std::vector<storage::stored_event> fresh;
         for (const auto& e : *valid) {
           auto stored = store->insert_if_new(e);
           if (!stored) return tl::unexpected(std::move(stored.error()));
-          accepted += *stored ? 1 : 0;
+          if (*stored && hook) fresh.push_back(e);
+          outcome->accepted += *stored ? 1 : 0;
+        }
+        // In the same savepoint: the journeys these events start or end
+        // commit with them, or the batch fails as a whole.
+        if (hook && !fresh.empty()) {
+          if (auto r = hook(db, fresh, clk.now()); !r) return tl::unexpected(std::move(r.error()));
         }
         // Counted here, read only in the callback after the commit (same thread).
-        outcome->accepted = accepted;
-        outcome->duplicates = valid->size() - accepted;
+        outcome->duplicates = valid->size() - outcome->accepted;
         return {};
       },
       [outcome, done](result<void> committed) {

@@ -4,8 +4,10 @@
 #include <algorithm>
 #include <array>
 #include <cstdlib>
+#include <exception>
 #include <map>
 #include <memory>
+#include <regex>
 
 #include <nlohmann/json.hpp>
 #include <valijson/adapters/nlohmann_json_adapter.hpp>
@@ -83,11 +85,21 @@ std::string quoted_name(const std::string& description) {
 }
 
 // Against the type's schema; the deepest error (the one a sender can act on).
-result<void> check_properties(const valijson::Schema& schema, const json& properties, const std::string& field) {
+result<void> check_properties(const valijson::Schema& schema, const json& properties, const std::string& field,
+                              std::string_view declared_in = "schemas/events/") {
   valijson::Validator validator(valijson::Validator::kStrongTypes);
   valijson::ValidationResults results;
   valijson::adapters::NlohmannJsonAdapter adapter(properties);
-  if (validator.validate(schema, adapter, &results)) return {};
+  bool valid = false;
+  try {
+    valid = validator.validate(schema, adapter, &results);
+  } catch (const std::exception& e) {
+    // Only a configured schema can get here (compile() tries its regular
+    // expressions, the built-in ones are tested): refuse the event rather
+    // than take the I/O thread down.
+    return fail("invalid_property", std::string{"the event type's schema could not be applied: "} + e.what(), field);
+  }
+  if (valid) return {};
   std::optional<error> best;
   std::size_t best_depth = 0;
   for (const auto& e : results) {
@@ -98,7 +110,7 @@ result<void> check_properties(const valijson::Schema& schema, const json& proper
     if (message.starts_with("Object contains a property that could not be validated")) {
       at = join(at, quoted_name(message));
       code = "field_not_allowed";
-      message = "unknown property (the allowed ones are in schemas/events/)";
+      message = "unknown property (the allowed ones are in " + std::string{declared_in} + ")";
       ++depth;
     } else if (message.starts_with("Missing required property")) {
       at = join(at, quoted_name(message));
@@ -115,6 +127,47 @@ result<void> check_properties(const valijson::Schema& schema, const json& proper
   }
   if (!best) best = error{"invalid_property", "does not match the event type's schema", field};
   return tl::unexpected(*best);
+}
+
+// valijson compiles `pattern` and `patternProperties` with std::regex only
+// while validating; a configured schema's expressions are tried here, so a
+// broken one stops the start instead of refusing every event. Values that
+// are data (enum, const, default, examples) are not schemas.
+std::optional<std::string> bad_pattern(const json& schema) {
+  if (schema.is_array()) {
+    for (const auto& item : schema) {
+      if (auto bad = bad_pattern(item)) return bad;
+    }
+    return std::nullopt;
+  }
+  if (!schema.is_object()) return std::nullopt;
+  const auto try_regex = [](const std::string& pattern) -> std::optional<std::string> {
+    try {
+      std::regex compiled(pattern);
+      (void)compiled;
+      return std::nullopt;
+    } catch (const std::regex_error& e) {
+      return "pattern '" + pattern + "' is not a valid regular expression (" + e.what() + ")";
+    }
+  };
+  for (const auto& [key, value] : schema.items()) {
+    if (key == "enum" || key == "const" || key == "default" || key == "examples") continue;
+    if (key == "pattern" && value.is_string()) {
+      if (auto bad = try_regex(value.get<std::string>())) return bad;
+    } else if (key == "patternProperties" && value.is_object()) {
+      for (const auto& [pattern, sub] : value.items()) {
+        if (auto bad = try_regex(pattern)) return bad;
+      }
+    }
+    if (auto bad = bad_pattern(value)) return bad;
+  }
+  return std::nullopt;
+}
+
+bool valid_type_name(std::string_view name) {
+  if (name.empty() || name.size() > 64 || name.front() < 'a' || name.front() > 'z') return false;
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
 }
 
 bool has_control_char(std::string_view s) {
@@ -157,6 +210,75 @@ std::vector<std::string> builtin_event_types() {
   std::vector<std::string> out;
   for (const auto& [type, schema] : compiled_schemas()) out.push_back(type);
   return out;
+}
+
+struct custom_event_types::compiled {
+  std::map<std::string, std::unique_ptr<valijson::Schema>, std::less<>> schemas;
+};
+
+result<custom_event_types> custom_event_types::compile(const std::map<std::string, json>& schemas) {
+  auto out = std::make_shared<compiled>();
+  const auto& builtin = compiled_schemas();
+  for (const auto& [name, doc] : schemas) {
+    // The messages name the config path themselves: start-up errors are
+    // printed by message alone.
+    const auto field = "events.custom_types." + name;
+    if (!valid_type_name(name)) {
+      return fail("config_invalid",
+                  field + ": a custom event type's name is 1–64 of a-z, 0-9 and _, starting with a letter", field);
+    }
+    if (builtin.contains(name)) {
+      return fail("config_invalid", field + ": '" + name + "' is a built-in event type; a custom type needs another name",
+                  field);
+    }
+    if (std::find(reserved_event_types.begin(), reserved_event_types.end(), name) != reserved_event_types.end()) {
+      return fail("config_invalid", field + ": '" + name + "' is reserved for the scenario engine; choose another name",
+                  field);
+    }
+    if (!doc.is_object()) {
+      return fail("config_invalid", field + ": must be a JSON Schema (an object) for the event's properties", field);
+    }
+    if (auto bad = bad_pattern(doc)) return fail("config_invalid", field + ": not a usable JSON Schema: " + *bad, field);
+    auto schema = std::make_unique<valijson::Schema>();
+    try {
+      valijson::adapters::NlohmannJsonAdapter adapter(doc);
+      valijson::SchemaParser parser(valijson::SchemaParser::kDraft7);
+      parser.populateSchema(adapter, *schema);
+    } catch (const std::exception& e) {
+      return fail("config_invalid", field + ": not a usable JSON Schema (draft 7): " + e.what(), field);
+    }
+    out->schemas.emplace(name, std::move(schema));
+  }
+  custom_event_types types;
+  types.compiled_ = std::move(out);
+  return types;
+}
+
+std::vector<std::string> custom_event_types::names() const {
+  std::vector<std::string> out;
+  if (compiled_) {
+    for (const auto& [name, schema] : compiled_->schemas) out.push_back(name);
+  }
+  return out;
+}
+
+bool custom_event_types::contains(std::string_view type) const {
+  return compiled_ && compiled_->schemas.find(type) != compiled_->schemas.end();
+}
+
+bool custom_event_types::empty() const { return !compiled_ || compiled_->schemas.empty(); }
+
+result<void> custom_event_types::check_properties(std::string_view type, const json& properties,
+                                                  const std::string& field) const {
+  if (!contains(type)) return fail("unknown_event_type", "not a configured custom event type", field);
+  return ingest::check_properties(*compiled_->schemas.find(type)->second, properties, field,
+                                  "events.custom_types in the daemon's config");
+}
+
+result<void> check_custom_types(const std::map<std::string, json>& schemas) {
+  auto compiled = custom_event_types::compile(schemas);
+  if (!compiled) return tl::unexpected(std::move(compiled.error()));
+  return {};
 }
 
 std::optional<time_point> parse_rfc3339(std::string_view s) {
@@ -222,7 +344,7 @@ std::optional<time_point> parse_rfc3339(std::string_view s) {
   return from_unix_millis(seconds * 1000 + millis);
 }
 
-result<event> validate_event(const json& value, const std::string& path) {
+result<event> validate_event(const json& value, const std::string& path, const custom_event_types& custom) {
   if (!value.is_object()) return fail("invalid_type", "an event must be a JSON object", path);
   static constexpr std::array<std::string_view, 6> envelope{"id", "type", "customer_id", "subscription_id",
                                                             "occurred_at", "properties"};
@@ -247,10 +369,19 @@ result<event> validate_event(const json& value, const std::string& path) {
   out.type = value.at("type").get<std::string>();
   const auto& schemas = compiled_schemas();
   const auto schema = schemas.find(out.type);
-  if (schema == schemas.end()) {
+  const bool is_custom = schema == schemas.end() && custom.contains(out.type);
+  if (schema == schemas.end() && !is_custom) {
     std::string known;
     for (const auto& [type, s] : schemas) known += (known.empty() ? "" : ", ") + type;
-    return fail("unknown_event_type", "not a built-in event type (" + known + ")", join(path, "type"));
+    if (custom.empty()) {
+      return fail("unknown_event_type", "not a built-in event type (" + known + ")", join(path, "type"));
+    }
+    std::string configured;
+    for (const auto& type : custom.names()) configured += (configured.empty() ? "" : ", ") + type;
+    return fail("unknown_event_type",
+                "neither a built-in event type (" + known + ") nor a custom one (events.custom_types: " + configured +
+                    ")",
+                join(path, "type"));
   }
 
   auto customer = optional_id(value, "customer_id", path);
@@ -274,6 +405,11 @@ result<event> validate_event(const json& value, const std::string& path) {
   if (!value.contains("properties")) return fail("missing_field", "required", props_field);
   const auto& props = value.at("properties");
   if (!props.is_object()) return fail("invalid_type", "must be an object", props_field);
+  if (is_custom) {
+    if (auto ok = custom.check_properties(out.type, props, props_field); !ok) return tl::unexpected(ok.error());
+    out.properties = props.dump();
+    return out;
+  }
   if (auto ok = check_properties(*schema->second, props, props_field); !ok) return tl::unexpected(ok.error());
   // A schema cannot compare two properties; a "drop" that is none would
   // send shoppers a misleading notification.

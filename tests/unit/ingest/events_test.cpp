@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <future>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
@@ -327,4 +328,245 @@ TEST_CASE("a batch whose write fails stores none of its events") {
   writer.stop();
   auto reader = storage::testing::open_ok(dir.db_file());
   CHECK_FALSE(storage::make_sqlite_event_store(reader)->find("y")->has_value());
+}
+
+namespace {
+
+// A shop's own event type, as a marketer declares it in events.custom_types.
+std::map<std::string, json> wishlist_types() {
+  return {{"wishlist_added",
+           json::parse(R"({
+             "type": "object",
+             "additionalProperties": false,
+             "required": ["product_id"],
+             "properties": {
+               "product_id": { "type": "string", "minLength": 1 },
+               "name": { "type": "string" },
+               "url": { "type": "string", "pattern": "^https?://" }
+             }
+           })")}};
+}
+
+custom_event_types compile_ok(const std::map<std::string, json>& schemas) {
+  auto compiled = custom_event_types::compile(schemas);
+  REQUIRE_MESSAGE(compiled.has_value(), (compiled ? "" : compiled.error().message));
+  return *compiled;
+}
+
+error refused_config(const std::map<std::string, json>& schemas) {
+  auto compiled = custom_event_types::compile(schemas);
+  REQUIRE_FALSE(compiled.has_value());
+  const auto checked = check_custom_types(schemas);
+  REQUIRE_FALSE(checked.has_value());
+  CHECK(checked.error().field == compiled.error().field);
+  CHECK(compiled.error().code == "config_invalid");
+  return compiled.error();
+}
+
+}  // namespace
+
+TEST_CASE("custom types: accepted with their own schema, refused by it with the field named") {
+  const auto custom = compile_ok(wishlist_types());
+  CHECK(custom.names() == std::vector<std::string>{"wishlist_added"});
+  CHECK(custom.contains("wishlist_added"));
+  CHECK_FALSE(custom.contains("purchase"));
+  REQUIRE(check_custom_types(wishlist_types()));
+
+  const json props = {{"product_id", "p-9"}, {"name", "Teapot"}, {"url", "https://shop.example/p/9"}};
+  auto e = envelope("wishlist_added", props);
+  e["customer_id"] = "cust-7";
+  const auto v = validate_event(e, "", custom);
+  REQUIRE_MESSAGE(v.has_value(), (v ? "" : v.error().field + ": " + v.error().message));
+  CHECK(v->type == "wishlist_added");
+  CHECK(v->customer_id == "cust-7");
+  CHECK(json::parse(v->properties) == props);
+
+  // Without the config the type is unknown, as before.
+  CHECK(rejected(e).code == "unknown_event_type");
+
+  const auto refused = [&](json properties) {
+    auto r = validate_event(envelope("wishlist_added", std::move(properties)), "events[4]", custom);
+    REQUIRE_FALSE(r.has_value());
+    return r.error();
+  };
+  const auto missing = refused({{"name", "Teapot"}});
+  CHECK(missing.code == "missing_field");
+  CHECK(missing.field == "events[4].properties.product_id");
+  const auto bad_url = refused({{"product_id", "p"}, {"url", "ftp://x"}});
+  CHECK(bad_url.code == "invalid_property");
+  CHECK(bad_url.field == "events[4].properties.url");
+  const auto extra = refused({{"product_id", "p"}, {"colour", "red"}});
+  CHECK(extra.code == "field_not_allowed");
+  CHECK(extra.field == "events[4].properties.colour");
+  CHECK(extra.message.find("events.custom_types") != std::string::npos);
+  const auto wrong_type = refused({{"product_id", 12}});
+  CHECK(wrong_type.code == "invalid_property");
+  CHECK(wrong_type.field == "events[4].properties.product_id");
+
+  // Built-in types keep their schemas and checks with custom types configured.
+  auto drop = envelope("price_dropped", valid_properties("price_dropped"));
+  drop["properties"]["new_price"] = 25;
+  const auto price = validate_event(drop, "", custom);
+  REQUIRE_FALSE(price.has_value());
+  CHECK(price.error().code == "invalid_price");
+  CHECK(validate_event(envelope("purchase", valid_properties("purchase")), "", custom).has_value());
+
+  // An unknown type names both lists.
+  const auto unknown = validate_event(envelope("page_viewed", json::object()), "", custom);
+  REQUIRE_FALSE(unknown.has_value());
+  CHECK(unknown.error().code == "unknown_event_type");
+  CHECK(unknown.error().message.find("wishlist_added") != std::string::npos);
+  CHECK(unknown.error().message.find("purchase") != std::string::npos);
+}
+
+TEST_CASE("custom types: a schema without constraints accepts any properties object") {
+  const auto custom = compile_ok({{"store_visit", json::object()}});
+  CHECK(validate_event(envelope("store_visit", {{"store", "Warsaw"}, {"minutes", 12}}), "", custom).has_value());
+  CHECK(rejected(envelope("store_visit", json::array())).code == "unknown_event_type");
+  auto not_object = validate_event(envelope("store_visit", json::array()), "", custom);
+  REQUIRE_FALSE(not_object.has_value());
+  CHECK(not_object.error().code == "invalid_type");
+  CHECK(not_object.error().field == "properties");
+}
+
+TEST_CASE("custom types: shadowing, reserved and malformed names, broken schemas are config errors") {
+  const auto shadow = refused_config({{"purchase", json::object()}});
+  CHECK(shadow.field == "events.custom_types.purchase");
+  CHECK(shadow.message.find("built-in") != std::string::npos);
+  for (const auto& builtin : builtin_event_types()) {
+    CAPTURE(builtin);
+    CHECK(refused_config({{builtin, json::object()}}).field == "events.custom_types." + builtin);
+  }
+  const auto reserved = refused_config({{"subscribed", json::object()}});
+  CHECK(reserved.field == "events.custom_types.subscribed");
+  CHECK(reserved.message.find("reserved") != std::string::npos);
+
+  CHECK(refused_config({{"Wishlist", json::object()}}).field == "events.custom_types.Wishlist");
+  CHECK(refused_config({{"", json::object()}}).field == "events.custom_types.");
+  CHECK(refused_config({{std::string(65, 'a'), json::object()}}).code == "config_invalid");
+  CHECK(refused_config({{"wishlist_added", json("object")}}).field == "events.custom_types.wishlist_added");
+
+  // Schemas valijson cannot compile, or whose regular expressions are broken
+  // (otherwise every event of the type would fail at validation time).
+  const auto bad_type = refused_config({{"wishlist_added", {{"type", "objekt"}}}});
+  CHECK(bad_type.field == "events.custom_types.wishlist_added");
+  CHECK(bad_type.message.find("JSON Schema") != std::string::npos);
+  CHECK(refused_config({{"wishlist_added", {{"required", "product_id"}}}}).code == "config_invalid");
+  CHECK(refused_config({{"wishlist_added", {{"$ref", "https://example.com/remote.json"}}}}).code == "config_invalid");
+  const auto bad_pattern = refused_config(
+      {{"wishlist_added", {{"properties", {{"sku", {{"type", "string"}, {"pattern", "([a-z"}}}}}}}});
+  CHECK(bad_pattern.message.find("([a-z") != std::string::npos);
+  CHECK(refused_config({{"wishlist_added", {{"patternProperties", {{"*bad", json::object()}}}}}}).code ==
+        "config_invalid");
+  // A property named "pattern" is a property, not a regular expression.
+  CHECK(custom_event_types::compile({{"wishlist_added", {{"properties", {{"pattern", {{"type", "string"}}}}}}}})
+            .has_value());
+  // The first bad entry fails the whole set: nothing half-configured.
+  auto mixed = wishlist_types();
+  mixed["purchase"] = json::object();
+  CHECK(refused_config(mixed).field == "events.custom_types.purchase");
+  CHECK(check_custom_types({}).has_value());
+}
+
+TEST_CASE("ingestor: custom types from ingest_options are stored like built-in ones") {
+  storage::testing::temp_dir dir;
+  storage::write_queue writer(storage::testing::open_ok(dir.db_file()));
+  manual_clock clock;
+  event_ingestor ingestor(writer, clock, {.max_batch_events = 10, .custom_types = compile_ok(wishlist_types())});
+  const json body = {{"events",
+                      {envelope("wishlist_added", {{"product_id", "p-9"}}, "w-1"),
+                       envelope("wishlist_added", {{"name", "no id"}}, "w-2"),
+                       envelope("purchase", valid_properties("purchase"), "o-1")}}};
+  const auto out = ingest_sync(ingestor, body);
+  REQUIRE(out.has_value());
+  CHECK(out->accepted == 2);
+  REQUIRE(out->rejected.size() == 1);
+  CHECK(out->rejected[0].index == 1);
+  CHECK(out->rejected[0].reason.field == "events[1].properties.product_id");
+  writer.stop();
+  auto reader = storage::testing::open_ok(dir.db_file());
+  const auto stored = storage::make_sqlite_event_store(reader)->find("w-1").value();
+  REQUIRE(stored.has_value());
+  CHECK(stored->type == "wishlist_added");
+  CHECK(json::parse(stored->properties) == json{{"product_id", "p-9"}});
+}
+
+TEST_CASE("ingestor: the stored hook sees only the new events, in request order, inside the batch's item") {
+  storage::testing::temp_dir dir;
+  storage::write_queue writer(storage::testing::open_ok(dir.db_file()));
+  manual_clock clock;
+  event_ingestor ingestor(writer, clock);
+  std::vector<std::vector<std::string>> calls;  // written on the writer thread, read after each callback
+  std::vector<time_point> times;
+  ingestor.set_stored_hook([&](storage::database& db, const std::vector<storage::stored_event>& stored,
+                               time_point now) -> result<void> {
+    std::vector<std::string> ids;
+    for (const auto& e : stored) ids.push_back(e.id);
+    calls.push_back(ids);
+    times.push_back(now);
+    // What the hook writes commits with the events (the engine's journeys).
+    return db.exec("CREATE TABLE IF NOT EXISTS hook_seen (id TEXT); INSERT INTO hook_seen SELECT '" + ids.front() +
+                   "'");
+  });
+  const auto stock = [](const std::string& id) { return envelope("product_back_in_stock", {{"product_id", "p"}}, id); };
+
+  REQUIRE(ingest_sync(ingestor, stock("a"))->accepted == 1);
+  clock.advance(5s);
+  // "a" is a duplicate, "x" invalid, "b" repeated in the batch: the hook gets c, b.
+  const json body = {{"events", {stock("a"), stock("c"), envelope("nope", json::object(), "x"), stock("b"), stock("b")}}};
+  const auto out = ingest_sync(ingestor, body);
+  REQUIRE(out.has_value());
+  CHECK(out->accepted == 2);
+  CHECK(out->duplicates == 2);
+  // Every valid event a duplicate: no call.
+  CHECK(ingest_sync(ingestor, body)->duplicates == 4);
+
+  REQUIRE(calls.size() == 2);
+  CHECK(calls[0] == std::vector<std::string>{"a"});
+  CHECK(calls[1] == std::vector<std::string>{"c", "b"});
+  CHECK(times[1] == clock.now());
+  writer.stop();
+  auto reader = storage::testing::open_ok(dir.db_file());
+  CHECK(storage::testing::scalar(reader, "SELECT group_concat(id) FROM hook_seen") == "a,c");
+}
+
+TEST_CASE("ingestor: a failing stored hook fails the whole batch; nothing of it is stored") {
+  storage::testing::temp_dir dir;
+  storage::write_queue writer(storage::testing::open_ok(dir.db_file()));
+  manual_clock clock;
+  event_ingestor ingestor(writer, clock);
+  bool refuse = true;
+  ingestor.set_stored_hook([&](storage::database& db, const std::vector<storage::stored_event>&,
+                               time_point) -> result<void> {
+    // Writes first, then fails: the write must be rolled back with the events.
+    if (auto r = db.exec("CREATE TABLE IF NOT EXISTS hook_seen (id TEXT); INSERT INTO hook_seen VALUES ('x')"); !r) {
+      return r;
+    }
+    if (refuse) return fail("storage_error", "the engine could not store a journey");
+    return {};
+  });
+  const json body = {{"events",
+                      {envelope("product_back_in_stock", {{"product_id", "p"}}, "y"),
+                       envelope("product_back_in_stock", {{"product_id", "p"}}, "z")}}};
+  const auto out = ingest_sync(ingestor, body);
+  REQUIRE_FALSE(out.has_value());
+  CHECK(out.error().code == "storage_error");
+  CHECK(out.error().message == "the engine could not store a journey");
+  {
+    auto reader = storage::testing::open_ok(dir.db_file());
+    auto store = storage::make_sqlite_event_store(reader);
+    CHECK_FALSE(store->find("y")->has_value());
+    CHECK_FALSE(store->find("z")->has_value());
+    CHECK(storage::testing::scalar(reader, "SELECT count(*) FROM sqlite_master WHERE name = 'hook_seen'") == "0");
+  }
+  // The retry of the same batch, once the engine is healthy, stores it all.
+  refuse = false;
+  const auto retried = ingest_sync(ingestor, body);
+  REQUIRE(retried.has_value());
+  CHECK(retried->accepted == 2);
+  CHECK(retried->duplicates == 0);
+  // A cleared hook is not called.
+  ingestor.set_stored_hook({});
+  refuse = true;
+  CHECK(ingest_sync(ingestor, envelope("product_back_in_stock", {{"product_id", "p"}}, "w"))->accepted == 1);
 }
