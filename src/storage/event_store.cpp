@@ -15,6 +15,37 @@ constexpr std::string_view select_columns =
 constexpr const char* person_filter =
     "WHERE (?1 <> '' AND customer_id = ?1) OR (?2 <> '' AND subscription_id = ?2)";
 
+// Retention: old events, and sooner those of people who are no
+// subscriber. An event is about a known person when its customer is linked
+// to any subscription, or its subscription id is a subscriber's that was
+// not erased (unsubscribed ones count: they may come back, and their
+// events are theirs to export or erase). `IN (SELECT …)` is evaluated once
+// per statement, not per row.
+constexpr const char* purge_events_sql = R"sql(
+DELETE FROM events
+WHERE occurred_at < ?1
+   OR (occurred_at < ?2
+       AND (customer_id IS NOT NULL OR subscription_id IS NOT NULL)
+       AND (customer_id IS NULL
+            OR customer_id NOT IN (SELECT customer_id FROM subscriptions WHERE customer_id IS NOT NULL))
+       AND (subscription_id IS NULL
+            OR subscription_id NOT IN (SELECT public_id FROM subscriptions
+                                       WHERE public_id IS NOT NULL AND state <> 'erased')))
+)sql";
+
+// The same rule for product_interest, whose person is "c:<customer id>" or
+// "s:<public id>".
+constexpr const char* purge_interest_sql = R"sql(
+DELETE FROM product_interest
+WHERE at < ?1
+   OR (at < ?2
+       AND NOT (substr(person, 1, 2) = 'c:'
+                AND substr(person, 3) IN (SELECT customer_id FROM subscriptions WHERE customer_id IS NOT NULL))
+       AND NOT (substr(person, 1, 2) = 's:'
+                AND substr(person, 3) IN (SELECT public_id FROM subscriptions
+                                          WHERE public_id IS NOT NULL AND state <> 'erased')))
+)sql";
+
 stored_event read(const detail::statement& st) {
   return stored_event{st.column_text(0),
                       st.column_text(1),
@@ -78,6 +109,25 @@ class sqlite_event_store final : public event_store {
       return tl::unexpected(r.error());
     }
     return static_cast<std::size_t>(st->changes());
+  }
+
+  result<std::size_t> purge(time_point before, time_point unknown_before) override {
+    // Both tables or neither (a savepoint inside the writer's batch).
+    transaction tx(db_);
+    if (auto r = tx.begun(); !r) return tl::unexpected(r.error());
+    auto events = detail::statement::prepare(db_.handle(), purge_events_sql);
+    if (!events) return tl::unexpected(events.error());
+    if (auto r = events->bind_int(1, unix_millis(before)).bind_int(2, unix_millis(unknown_before)).run(); !r) {
+      return tl::unexpected(r.error());
+    }
+    const auto purged = static_cast<std::size_t>(events->changes());
+    auto interest = detail::statement::prepare(db_.handle(), purge_interest_sql);
+    if (!interest) return tl::unexpected(interest.error());
+    if (auto r = interest->bind_int(1, unix_millis(before)).bind_int(2, unix_millis(unknown_before)).run(); !r) {
+      return tl::unexpected(r.error());
+    }
+    if (auto r = tx.commit(); !r) return tl::unexpected(r.error());
+    return purged;
   }
 
  private:

@@ -44,6 +44,18 @@ class event_store {
                                                      const std::string& subscription_id) = 0;
   /// @brief Deletes the same set (GDPR erasure). Returns how many.
   virtual result<std::size_t> erase_for(const std::string& customer_id, const std::string& subscription_id) = 0;
+  /// @brief Retention (`events.retention`, `events.unknown_retention`):
+  /// deletes the events that occurred before `before`, and those that
+  /// occurred before `unknown_before` and name a person no subscriber is:
+  /// a customer_id no subscription is linked to and no subscription_id of
+  /// a subscriber that is not erased (an event naming neither, such as a
+  /// shop-wide back-in-stock, is not about a person and keeps the full
+  /// retention). Also deletes product_interest rows older than `before`,
+  /// and those older than `unknown_before` whose person ("c:<customer>" or
+  /// "s:<public id>") is no subscriber in the same sense. Returns how many
+  /// events were deleted. Both tables in one transaction scope (a
+  /// savepoint inside a write_queue item).
+  virtual result<std::size_t> purge(time_point before, time_point unknown_before) = 0;
 };
 
 /// @brief The SQLite implementation. Uses the given connection (not owned).
