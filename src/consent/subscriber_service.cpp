@@ -2,10 +2,13 @@
 
 #include <date/date.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "webpushd/core/bytes.hpp"
 #include "webpushd/crypto/primitives.hpp"
+#include "webpushd/storage/automation_data.hpp"
 #include "webpushd/storage/event_store.hpp"
 #include "webpushd/storage/outbox_store.hpp"
 #include "webpushd/storage/subscriber_store.hpp"
@@ -101,8 +104,10 @@ result<subscribe_outcome> move_and_record(storage::database& db, storage::subscr
 }
 
 // Erases one subscriber and records it; shared by both erase operations.
+// `customer_data_too`: also the automation data of its customer (see
+// erase_subscription in the header for when).
 result<erase_outcome> erase_one(storage::database& db, const storage::subscriber_record& s,
-                                const checked_origin& origin, time_point now) {
+                                const checked_origin& origin, time_point now, bool customer_data_too) {
   erase_outcome out;
   if (s.state == storage::subscription_state::erased) return out;
   auto removed = storage::make_sqlite_subscriber_store(db)->erase(s.id, now);
@@ -110,6 +115,15 @@ result<erase_outcome> erase_one(storage::database& db, const storage::subscriber
   // The shop's events about this person (views, carts, orders) go too.
   if (auto events = storage::make_sqlite_event_store(db)->erase_for(s.customer_id, s.public_id); !events) {
     return tl::unexpected(std::move(events.error()));
+  }
+  // And what the scenario engine kept: journeys (with their timers), their
+  // log, product interest; and the log of messages to this device in the
+  // customer's journeys that stay.
+  std::vector<std::string> persons;
+  if (!s.public_id.empty()) persons.push_back(storage::subscriber_person(s.public_id));
+  if (customer_data_too && !s.customer_id.empty()) persons.push_back(storage::customer_person(s.customer_id));
+  if (auto automation = storage::erase_person_data(db, persons, {s.id}); !automation) {
+    return tl::unexpected(std::move(automation.error()));
   }
   if (!s.public_id.empty()) {
     auto r = append_entry(db, s.public_id, consent_action::erase, removed->categories_before, {}, s.consent_text_version,
@@ -145,6 +159,46 @@ result<json> events_json(storage::database& db, const std::string& customer_id, 
 }
 
 json optional_time(const std::optional<time_point>& t) { return t ? json(iso_time(*t)) : json(nullptr); }
+
+// The scenario engine's data about these persons, for the GDPR exports:
+// {"journeys": […], "product_interest": […]} merged into `doc`.
+result<void> put_automation(json& doc, storage::database& db, const std::vector<std::string>& persons) {
+  auto journeys = storage::list_person_journeys(db, persons);
+  if (!journeys) return tl::unexpected(std::move(journeys.error()));
+  json list = json::array();
+  for (const auto& j : *journeys) {
+    json log = json::array();
+    for (const auto& l : j.log) {
+      log.push_back({{"step", l.step},
+                     {"outcome", l.outcome},
+                     {"reason", text_or_null(l.reason)},
+                     {"message_id", l.outbox_id ? json(*l.outbox_id) : json(nullptr)},
+                     {"at", iso_time(l.at)}});
+    }
+    auto context = json::parse(j.context, nullptr, false);
+    list.push_back({{"scenario", j.scenario},
+                    {"person", j.person},
+                    {"key", j.journey_key},
+                    {"state", j.state},
+                    {"step", j.next_step},
+                    {"next_at", optional_time(j.next_at)},
+                    {"started_at", iso_time(j.started_at)},
+                    {"updated_at", iso_time(j.updated_at)},
+                    {"ended_at", optional_time(j.ended_at)},
+                    {"end_reason", text_or_null(j.end_reason)},
+                    {"context", context.is_discarded() ? json(j.context) : std::move(context)},
+                    {"log", std::move(log)}});
+  }
+  auto interest = storage::list_person_interest(db, persons);
+  if (!interest) return tl::unexpected(std::move(interest.error()));
+  json products = json::array();
+  for (const auto& i : *interest) {
+    products.push_back({{"product_id", i.product_id}, {"person", i.person}, {"at", iso_time(i.at)}});
+  }
+  doc["journeys"] = std::move(list);
+  doc["product_interest"] = std::move(products);
+  return {};
+}
 
 json text_or_null(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
 
@@ -190,6 +244,8 @@ subscriber_service::subscriber_service(consent_config config, delivery::endpoint
 
 subscriber_service::~subscriber_service() = default;
 
+void subscriber_service::set_lifecycle_hooks(lifecycle_hooks hooks) { hooks_ = std::move(hooks); }
+
 void subscriber_service::subscribe(subscribe_request request, callback<subscribe_outcome> done) {
   auto sub = validate_push_subscription(request.endpoint, request.p256dh, request.auth, rules_);
   if (!sub) return done(tl::unexpected(std::move(sub.error())));
@@ -219,8 +275,8 @@ void subscriber_service::subscribe(subscribe_request request, callback<subscribe
   const clock& clk = clock_;
   run<subscribe_outcome>(
       writer_,
-      [fields = std::move(fields), token = std::move(token), origin = std::move(*origin),
-       &clk](storage::database& db) -> result<subscribe_outcome> {
+      [fields = std::move(fields), token = std::move(token), origin = std::move(*origin), &clk,
+       on_subscribed = hooks_.on_subscribed](storage::database& db) -> result<subscribe_outcome> {
         const auto now = clk.now();
         auto up = storage::make_sqlite_subscriber_store(db)->upsert(fields, now);
         if (!up) return tl::unexpected(std::move(up.error()));
@@ -235,6 +291,11 @@ void subscriber_service::subscribe(subscribe_request request, callback<subscribe
           auto r = append_entry(db, s.public_id, *action, up->was_active ? up->categories_before : std::vector<std::string>{},
                                 s.categories, s.consent_text_version, origin, now);
           if (!r) return tl::unexpected(std::move(r.error()));
+        }
+        // A new or returning subscriber (welcome series): in this item, so
+        // the journey starts with the subscription or neither is stored.
+        if (on_subscribed && (up->created || !up->was_active)) {
+          if (auto r = on_subscribed(db, s, now); !r) return tl::unexpected(std::move(r.error()));
         }
         return subscribe_outcome{s.public_id, token, up->created};
       },
@@ -345,7 +406,9 @@ void subscriber_service::link_customer(std::string id, std::string customer_id, 
   const clock& clk = clock_;
   run_void(
       writer_,
-      [id = std::move(id), customer = std::move(*customer), &clk](storage::database& db) -> result<void> {
+      [id = std::move(id), customer = std::move(*customer), &clk,
+       on_linked = hooks_.on_customer_linked](storage::database& db) -> result<void> {
+        const auto now = clk.now();
         auto store = storage::make_sqlite_subscriber_store(db);
         auto found = store->find_by_public_id(id);
         if (!found) return tl::unexpected(std::move(found.error()));
@@ -353,7 +416,14 @@ void subscriber_service::link_customer(std::string id, std::string customer_id, 
           return tl::unexpected(not_found("subscription_id"));
         }
         if ((*found)->customer_id == customer) return {};
-        return store->link_customer((*found)->id, customer, clk.now());
+        if (auto r = store->link_customer((*found)->id, customer, now); !r) return r;
+        if (!on_linked) return {};
+        // The record as linked, for the engine (it moves the subscriber's
+        // journeys to the customer in this same transaction).
+        auto linked = store->find((*found)->id);
+        if (!linked) return tl::unexpected(std::move(linked.error()));
+        if (!*linked) return tl::unexpected(not_found("subscription_id"));
+        return on_linked(db, **linked, now);
       },
       std::move(done));
 }
@@ -366,10 +436,22 @@ void subscriber_service::erase_subscription(std::string id, request_origin origi
   run<erase_outcome>(
       writer_,
       [id = std::move(id), origin = std::move(*checked), &clk](storage::database& db) -> result<erase_outcome> {
-        auto found = storage::make_sqlite_subscriber_store(db)->find_by_public_id(id);
+        auto store = storage::make_sqlite_subscriber_store(db);
+        auto found = store->find_by_public_id(id);
         if (!found) return tl::unexpected(std::move(found.error()));
         if (!*found) return tl::unexpected(not_found());
-        return erase_one(db, **found, origin, clk.now());
+        const auto& s = **found;
+        // The customer's journeys follow the customer, not this device:
+        // they go only with the customer's last active subscriber.
+        bool last_of_customer = true;
+        if (!s.customer_id.empty()) {
+          auto linked = store->list_by_customer(s.customer_id);
+          if (!linked) return tl::unexpected(std::move(linked.error()));
+          last_of_customer = std::none_of(linked->begin(), linked->end(), [&s](const storage::subscriber_record& o) {
+            return o.id != s.id && o.state == storage::subscription_state::active;
+          });
+        }
+        return erase_one(db, s, origin, clk.now(), last_of_customer);
       },
       std::move(done));
 }
@@ -389,12 +471,16 @@ void subscriber_service::erase_customer(std::string customer_id, request_origin 
         auto linked = storage::make_sqlite_subscriber_store(db)->list_by_customer(customer);
         if (!linked) return tl::unexpected(std::move(linked.error()));
         erase_outcome total;
-        // Events of a customer who never subscribed are theirs as well.
+        // Events and automation data of a customer who never subscribed
+        // are theirs as well.
         if (auto events = storage::make_sqlite_event_store(db)->erase_for(customer, ""); !events) {
           return tl::unexpected(std::move(events.error()));
         }
+        if (auto automation = storage::erase_person_data(db, {storage::customer_person(customer)}); !automation) {
+          return tl::unexpected(std::move(automation.error()));
+        }
         for (const auto& s : *linked) {
-          auto one = erase_one(db, s, origin, now);
+          auto one = erase_one(db, s, origin, now, true);
           if (!one) return tl::unexpected(std::move(one.error()));
           total.subscriptions_erased += one->subscriptions_erased;
           total.messages_cancelled += one->messages_cancelled;
@@ -424,7 +510,11 @@ result<subscriber_state> subscriber_service::describe(std::string_view id, std::
 result<nlohmann::json> subscriber_service::export_subscription(std::string_view id) {
   if (!is_public_id(id)) return tl::unexpected(not_found());
   std::lock_guard lock{reader_mutex_};
-  return export_one(std::string{id});
+  // One read transaction, so the document is one consistent snapshot.
+  if (auto r = reader_.exec("BEGIN"); !r) return tl::unexpected(std::move(r.error()));
+  auto doc = export_one(std::string{id});
+  (void)reader_.exec("COMMIT");
+  return doc;
 }
 
 result<nlohmann::json> subscriber_service::export_customer(std::string_view customer_id) {
@@ -446,6 +536,10 @@ result<nlohmann::json> subscriber_service::export_customer(std::string_view cust
     return tl::unexpected(std::move(events.error()));
   }
   json doc{{"customer_id", *customer}, {"subscriptions", json::array()}, {"events", std::move(*events)}};
+  if (auto r = put_automation(doc, reader_, {storage::customer_person(*customer)}); !r) {
+    end_read();
+    return tl::unexpected(std::move(r.error()));
+  }
   for (const auto& s : *linked) {
     auto one = export_one(s.public_id);
     if (!one) {
@@ -512,10 +606,14 @@ result<nlohmann::json> subscriber_service::export_one(const std::string& public_
   }
   auto events = events_json(reader_, s.customer_id, s.public_id);
   if (!events) return tl::unexpected(std::move(events.error()));
-  return json{{"subscription", std::move(sub)},
-              {"consent_ledger", std::move(ledger)},
-              {"messages", std::move(messages)},
-              {"events", std::move(*events)}};
+  json doc{{"subscription", std::move(sub)},
+           {"consent_ledger", std::move(ledger)},
+           {"messages", std::move(messages)},
+           {"events", std::move(*events)}};
+  std::vector<std::string> persons{storage::subscriber_person(s.public_id)};
+  if (!s.customer_id.empty()) persons.push_back(storage::customer_person(s.customer_id));
+  if (auto r = put_automation(doc, reader_, persons); !r) return tl::unexpected(std::move(r.error()));
+  return doc;
 }
 
 result<storage::ledger_verification> subscriber_service::verify_ledger() {

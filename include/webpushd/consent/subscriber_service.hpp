@@ -39,6 +39,7 @@
 #include "webpushd/delivery/endpoint_rules.hpp"
 #include "webpushd/storage/consent_ledger_store.hpp"
 #include "webpushd/storage/database.hpp"
+#include "webpushd/storage/subscriber_store.hpp"
 #include "webpushd/storage/write_queue.hpp"
 
 namespace webpushd::consent {
@@ -118,6 +119,24 @@ struct subscriber_state {
   std::string text_version;
 };
 
+/// @brief Calls into the scenario engine from inside the service's write
+/// transactions, so a subscriber change and the journeys it starts or moves
+/// commit together. Each gets the writer's connection, the subscriber
+/// record after the change, and the clock's time; an error fails the
+/// request (nothing of it is written) and is what the caller gets. Unset
+/// hooks do nothing.
+struct lifecycle_hooks {
+  using hook = std::function<result<void>(storage::database&, const storage::subscriber_record&, time_point)>;
+  /// @brief subscribe() created a subscriber, or brought back one that was
+  /// not active (unsubscribed or gone). Not called for a subscribe that
+  /// only updates an active subscriber, nor for resubscribe (the same
+  /// subscriber on a new endpoint).
+  hook on_subscribed;
+  /// @brief link_customer() (and so identify) linked the subscriber to a
+  /// customer it was not linked to; the record carries the new customer_id.
+  hook on_customer_linked;
+};
+
 /// @brief What an erasure did.
 struct erase_outcome {
   std::size_t subscriptions_erased = 0;  ///< 0: nothing (left) to erase
@@ -140,6 +159,10 @@ class subscriber_service {
 
   /// @brief The consent configuration (for the SDK's category texts).
   const consent_config& config() const noexcept { return config_; }
+
+  /// @brief Sets the lifecycle hooks (replacing earlier ones). Call before
+  /// serving: not synchronised with the operations.
+  void set_lifecycle_hooks(lifecycle_hooks hooks);
 
   /// @brief New subscriber (created = true, ledger `grant`), or the
   /// subscriber with the same endpoint updated (keys, consent, time zone,
@@ -178,20 +201,37 @@ class subscriber_service {
   /// @brief Erases one subscriber's personal data (see
   /// storage::subscriber_store::erase) and appends a ledger `erase` entry.
   /// `not_found` for an unknown id; an already erased one answers 0 erased.
+  ///
+  /// Also erased, in the same transaction: the shop's events naming the
+  /// subscriber or its customer, and the scenario engine's data
+  /// (storage::erase_person_data) of the person "s:<id>" and the
+  /// journey_log rows about messages to this subscriber. The customer's own
+  /// automation data ("c:<customer id>": journeys, their log, product
+  /// interest) goes too only when no other active subscriber of that
+  /// customer remains: while one does, those journeys still serve the
+  /// customer on that device (erase_customer removes them at once).
   void erase_subscription(std::string id, request_origin origin, callback<erase_outcome> done);
 
   /// @brief erase_subscription for every subscriber linked to the customer,
-  /// in one transaction. No linked subscriber: 0 erased (not an error).
+  /// in one transaction, plus the customer's events and automation data
+  /// ("c:<customer id>"), also from before any subscription. No linked
+  /// subscriber: 0 erased (not an error).
   void erase_customer(std::string customer_id, request_origin origin, callback<erase_outcome> done);
 
   /// @brief Everything held about one subscriber: `{"subscription": {…
   /// endpoint, keys, customer_id, categories, timezone, locale, dates…},
   /// "consent_ledger": [entries…], "messages": [outbox rows with state and
-  /// payload…]}`. Never the token or its hash. `not_found` for an unknown id.
+  /// payload…], "events": [the shop's events naming it or its customer],
+  /// "journeys": [journeys of "s:<id>" and "c:<customer id>": scenario, key,
+  /// state, step, next_at, started_at, updated_at, ended_at, end_reason,
+  /// context, log], "product_interest": [{product_id, at}]}`. Never the
+  /// token or its hash. `not_found` for an unknown id.
   result<nlohmann::json> export_subscription(std::string_view id);
 
   /// @brief `{"customer_id": …, "subscriptions": [export_subscription of each
-  /// linked subscriber]}` (empty list when none).
+  /// linked subscriber], "events": […], "journeys": […],
+  /// "product_interest": […]}` (the last three: those of the customer id
+  /// itself, also from before any subscription; lists empty when none).
   result<nlohmann::json> export_customer(std::string_view customer_id);
 
   /// @brief Checks the whole consent ledger chain.
@@ -206,6 +246,7 @@ class subscriber_service {
   delivery::endpoint_rules rules_;
   storage::write_queue& writer_;
   const clock& clock_;
+  lifecycle_hooks hooks_;
   std::mutex reader_mutex_;
   storage::database reader_;
 };

@@ -421,3 +421,203 @@ TEST_CASE_FIXTURE(fixture, "concurrent subscribes from many threads all land, in
   MESSAGE("transactions: " << writer.counters().batches << " for " << threads * per_thread << " subscribes");
   CHECK(writer.counters().batches < static_cast<std::uint64_t>(threads * per_thread));
 }
+
+namespace {
+
+// Automation rows as the engine writes them (schema v5), inserted directly.
+void add_journey(storage::database& db, const std::string& scenario, const std::string& person, time_point at,
+                 const std::string& state = "active") {
+  const auto t = std::to_string(unix_millis(at));
+  REQUIRE(db.exec("INSERT INTO journeys (scenario, person, journey_key, state, next_step, anchor_at, next_at, context, "
+                  "started_at, updated_at, ended_at, end_reason) VALUES ('" +
+                  scenario + "', '" + person + "', 'cart-1', '" + state + "', 1, " + t + ", " +
+                  (state == "active" ? t : "NULL") + ", '{\"cart\":{\"total\":120}}', " + t + ", " + t + ", " +
+                  (state == "active" ? "NULL" : t) + ", " + (state == "active" ? "NULL" : "'purchase'") + ")"));
+  REQUIRE(db.exec("INSERT INTO journey_log (journey_id, scenario, step, person, outcome, at) VALUES ((SELECT max(id) "
+                  "FROM journeys), '" +
+                  scenario + "', 'first', '" + person + "', 'entered', " + t + ")"));
+}
+
+void add_interest(storage::database& db, const std::string& product, const std::string& person, time_point at) {
+  REQUIRE(db.exec("INSERT INTO product_interest (product_id, person, at) VALUES ('" + product + "', '" + person +
+                  "', " + std::to_string(unix_millis(at)) + ")"));
+}
+
+std::string persons_in(storage::database& db, const std::string& table) {
+  return scalar(db, "SELECT group_concat(person, ' ') FROM (SELECT DISTINCT person FROM " + table +
+                        " ORDER BY person)");
+}
+
+}  // namespace
+
+TEST_CASE_FIXTURE(fixture, "lifecycle hooks: subscribed when created or back, not on an update; linked with the record") {
+  std::vector<std::string> subscribed;  // "<public id> <state>", written on the writer thread
+  std::vector<std::string> linked;
+  lifecycle_hooks hooks;
+  hooks.on_subscribed = [&](storage::database& hook_db, const storage::subscriber_record& s,
+                            time_point now) -> result<void> {
+    CHECK(now == clock.now());
+    // Inside the same transaction: the row is already there.
+    auto seen = storage::make_sqlite_subscriber_store(hook_db)->find_by_public_id(s.public_id);
+    CHECK(seen.value().has_value());
+    subscribed.push_back(s.public_id + " " + (s.state == storage::subscription_state::active ? "active" : "other"));
+    return {};
+  };
+  hooks.on_customer_linked = [&](storage::database&, const storage::subscriber_record& s, time_point) -> result<void> {
+    linked.push_back(s.public_id + " " + s.customer_id);
+    return {};
+  };
+  service->set_lifecycle_hooks(hooks);
+
+  const auto a = subscribe_ok("a");
+  REQUIRE(subscribed == std::vector<std::string>{a.id + " active"});
+  // The same endpoint again, still active: an update, no hook.
+  const auto updated = subscribe_ok("a", {"promotions", "cart_reminders"});
+  CHECK(subscribed.size() == 1);
+  // Unsubscribed, then back with the same endpoint: the hook again.
+  unsubscribe_request r{a.id, updated.token, {}};
+  REQUIRE(wait<void>([&](auto done) { service->unsubscribe(r, std::move(done)); }));
+  const auto back = subscribe_ok("a");
+  CHECK(back.id == a.id);
+  CHECK(subscribed.size() == 2);
+  // Consent changes are no subscription.
+  REQUIRE(set_consent(back, {"cart_reminders"}));
+  CHECK(subscribed.size() == 2);
+
+  REQUIRE(wait<void>([&](auto done) { service->link_customer(a.id, "cust-7", std::move(done)); }));
+  REQUIRE(linked == std::vector<std::string>{a.id + " cust-7"});
+  // Linking to the same customer again changes nothing: no hook.
+  REQUIRE(wait<void>([&](auto done) { service->link_customer(a.id, "cust-7", std::move(done)); }));
+  CHECK(linked.size() == 1);
+  // Another customer: the hook sees the new link.
+  REQUIRE(wait<void>([&](auto done) { service->link_customer(a.id, "cust-8", std::move(done)); }));
+  CHECK(linked.back() == a.id + " cust-8");
+}
+
+TEST_CASE_FIXTURE(fixture, "a failing lifecycle hook fails the request and nothing of it is written") {
+  lifecycle_hooks hooks;
+  hooks.on_subscribed = [](storage::database&, const storage::subscriber_record&, time_point) -> result<void> {
+    return fail("storage_error", "the engine could not start the welcome series");
+  };
+  hooks.on_customer_linked = [](storage::database&, const storage::subscriber_record&, time_point) -> result<void> {
+    return fail("storage_error", "the engine could not move the journeys");
+  };
+  service->set_lifecycle_hooks(hooks);
+  const auto refused = subscribe(request("a"));
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(refused.error().message == "the engine could not start the welcome series");
+  CHECK(scalar(db, "SELECT count(*) FROM subscriptions") == "0");
+  CHECK(scalar(db, "SELECT count(*) FROM consent_ledger") == "0");
+
+  service->set_lifecycle_hooks({});  // unset hooks do nothing
+  const auto a = subscribe_ok("a");
+  hooks.on_subscribed = nullptr;
+  service->set_lifecycle_hooks(hooks);
+  const auto link = wait<void>([&](auto done) { service->link_customer(a.id, "cust-7", std::move(done)); });
+  REQUIRE_FALSE(link.has_value());
+  CHECK(link.error().message == "the engine could not move the journeys");
+  CHECK(scalar(db, "SELECT ifnull(customer_id, 'none') FROM subscriptions") == "none");
+  // An update of an active subscriber does not call on_subscribed at all.
+  CHECK(subscribe(request("a")).has_value());
+}
+
+TEST_CASE_FIXTURE(fixture, "GDPR: erase_customer removes the customer's and the subscribers' automation data") {
+  const auto a = subscribe_ok("a");
+  const auto b = subscribe_ok("b");
+  const auto keep = subscribe_ok("keep");
+  REQUIRE(wait<void>([&](auto done) { service->link_customer(a.id, "cust-7", std::move(done)); }));
+  const auto t = clock.now();
+  add_journey(db, "abandoned_cart", "c:cust-7", t);
+  add_journey(db, "welcome", "s:" + a.id, t, "completed");
+  add_journey(db, "welcome", "s:" + keep.id, t);
+  add_journey(db, "abandoned_cart", "c:cust-other", t);
+  add_interest(db, "p-1", "c:cust-7", t);
+  add_interest(db, "p-1", "s:" + a.id, t);
+  add_interest(db, "p-1", "c:cust-other", t);
+  // A customer with no subscriber at all (browsed, never subscribed).
+  add_journey(db, "browse_abandonment", "c:cust-never", t);
+  add_interest(db, "p-2", "c:cust-never", t);
+
+  REQUIRE(wait<erase_outcome>([&](auto done) { service->erase_customer("cust-7", {}, std::move(done)); }));
+  const auto others = "c:cust-never c:cust-other s:" + keep.id;
+  CHECK(persons_in(db, "journeys") == others);
+  CHECK(persons_in(db, "journey_log") == others);
+  CHECK(persons_in(db, "product_interest") == "c:cust-never c:cust-other");
+
+  REQUIRE(wait<erase_outcome>([&](auto done) { service->erase_customer("cust-never", {}, std::move(done)); }));
+  CHECK(persons_in(db, "journeys") == "c:cust-other s:" + keep.id);
+  CHECK(persons_in(db, "product_interest") == "c:cust-other");
+  (void)b;
+}
+
+TEST_CASE_FIXTURE(fixture, "GDPR: erase_subscription keeps the customer's journeys while another active device remains") {
+  const auto phone = subscribe_ok("phone");
+  const auto laptop = subscribe_ok("laptop");
+  for (const auto* s : {&phone, &laptop}) {
+    REQUIRE(wait<void>([&](auto done) { service->link_customer(s->id, "cust-7", std::move(done)); }));
+  }
+  const auto t = clock.now();
+  add_journey(db, "abandoned_cart", "c:cust-7", t);
+  add_journey(db, "welcome", "s:" + phone.id, t);
+  add_interest(db, "p-1", "c:cust-7", t);
+  add_interest(db, "p-1", "s:" + phone.id, t);
+  // What the customer's journey sent to the phone goes with the phone.
+  REQUIRE(db.exec("INSERT INTO journey_log (journey_id, scenario, step, person, subscription_id, outcome, at) "
+                  "SELECT id, scenario, 'first', person, " +
+                  std::to_string(row_id(phone.id)) + ", 'sent', 1 FROM journeys WHERE person = 'c:cust-7'"));
+
+  REQUIRE(wait<erase_outcome>([&](auto done) { service->erase_subscription(phone.id, {}, std::move(done)); }));
+  CHECK(persons_in(db, "journeys") == "c:cust-7");
+  CHECK(scalar(db, "SELECT group_concat(outcome) FROM journey_log") == "entered");
+  CHECK(persons_in(db, "product_interest") == "c:cust-7");
+
+  // The laptop unsubscribes: no active device of the customer is left, so
+  // erasing it takes the customer's automation data too.
+  unsubscribe_request r{laptop.id, laptop.token, {}};
+  REQUIRE(wait<void>([&](auto done) { service->unsubscribe(r, std::move(done)); }));
+  const auto third = subscribe_ok("tablet");
+  REQUIRE(wait<erase_outcome>([&](auto done) { service->erase_subscription(laptop.id, {}, std::move(done)); }));
+  CHECK(scalar(db, "SELECT count(*) FROM journeys") == "0");
+  CHECK(scalar(db, "SELECT count(*) FROM journey_log") == "0");
+  CHECK(scalar(db, "SELECT count(*) FROM product_interest") == "0");
+  (void)third;
+}
+
+TEST_CASE_FIXTURE(fixture, "GDPR export lists the person's journeys and product interest") {
+  const auto a = subscribe_ok("a");
+  REQUIRE(wait<void>([&](auto done) { service->link_customer(a.id, "cust-7", std::move(done)); }));
+  const auto t = clock.now();
+  add_journey(db, "welcome", "s:" + a.id, t - 1h, "completed");
+  add_journey(db, "abandoned_cart", "c:cust-7", t);
+  add_journey(db, "abandoned_cart", "c:cust-other", t);
+  add_interest(db, "p-1", "c:cust-7", t);
+
+  const auto one = service->export_subscription(a.id).value();
+  REQUIRE(one["journeys"].size() == 2);
+  const auto& welcome = one["journeys"][0];
+  CHECK(welcome["scenario"] == "welcome");
+  CHECK(welcome["person"] == "s:" + a.id);
+  CHECK(welcome["state"] == "completed");
+  CHECK(welcome["step"] == 1);
+  CHECK(welcome["end_reason"] == "purchase");
+  CHECK(welcome["ended_at"].is_string());
+  CHECK(welcome["started_at"].is_string());
+  CHECK(welcome["context"]["cart"]["total"] == 120);
+  REQUIRE(welcome["log"].size() == 1);
+  CHECK(welcome["log"][0]["outcome"] == "entered");
+  const auto& cart = one["journeys"][1];
+  CHECK(cart["scenario"] == "abandoned_cart");
+  CHECK(cart["state"] == "active");
+  CHECK(cart["ended_at"].is_null());
+  CHECK(cart["end_reason"].is_null());
+  CHECK(cart["next_at"].is_string());
+  REQUIRE(one["product_interest"].size() == 1);
+  CHECK(one["product_interest"][0]["product_id"] == "p-1");
+
+  const auto customer = service->export_customer("cust-7").value();
+  REQUIRE(customer["journeys"].size() == 1);
+  CHECK(customer["journeys"][0]["scenario"] == "abandoned_cart");
+  CHECK(customer["product_interest"].size() == 1);
+  CHECK(customer["subscriptions"][0]["journeys"].size() == 2);
+  CHECK(service->export_customer("nobody").value()["journeys"].empty());
+}
