@@ -238,12 +238,28 @@ CREATE INDEX outbox_source ON outbox (source);
 CREATE INDEX events_type_time ON events (type, occurred_at);
 )sql";
 
+// v6: campaigns learn when their fan-out starts (due_at: send_at, or for a
+// local-time campaign — whose send_at is the wall-clock time read as UTC —
+// 14 hours earlier, the moment it is that time in the earliest zone,
+// UTC+14), why they were skipped per subscriber (counts by reason), who
+// created them (the API key's name) and why they ended (cancellation).
+constexpr std::string_view v6_campaign_progress = R"sql(
+ALTER TABLE campaigns ADD COLUMN due_at INTEGER;
+UPDATE campaigns SET due_at = send_at - local_time * 50400000;
+ALTER TABLE campaigns ADD COLUMN skipped_reasons TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(skipped_reasons));
+ALTER TABLE campaigns ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
+ALTER TABLE campaigns ADD COLUMN end_reason TEXT NOT NULL DEFAULT '';
+CREATE INDEX campaigns_fanout_due ON campaigns (due_at) WHERE state IN ('scheduled', 'running');
+CREATE INDEX campaigns_created ON campaigns (created_at);
+)sql";
+
 constexpr std::array all_migrations{
     migration{1, v1_subscriptions_and_outbox},
     migration{2, v2_subscribers_and_consent},
     migration{3, v3_delivery_events},
     migration{4, v4_events},
     migration{5, v5_automation},
+    migration{6, v6_campaign_progress},
 };
 
 }  // namespace
