@@ -152,7 +152,12 @@ result<std::unique_ptr<daemon>> daemon::create(const config& cfg, const clock& c
   if (tracking_key_created) spdlog::info("generated a new delivery signing key in {}", (cfg.data_dir / "tracking.key").string());
   s.delivery_signer.emplace(std::move(*delivery_signer));
   s.beacons = std::make_unique<tracking::beacon_recorder>(*s.delivery_signer, *s.writer, clk);
-  s.events = std::make_unique<ingest::event_ingestor>(*s.writer, clk, ingest::ingest_options{cfg.server.max_batch_events});
+  // Custom event types: a name that shadows a built-in or reserved type, or a
+  // schema that does not compile, stops the start (config_invalid).
+  auto custom_types = ingest::custom_event_types::compile(cfg.events.custom_types);
+  if (!custom_types) return tl::unexpected(custom_types.error());
+  s.events = std::make_unique<ingest::event_ingestor>(
+      *s.writer, clk, ingest::ingest_options{cfg.server.max_batch_events, std::move(*custom_types)});
 
   // --- api: the HTTP listener (started in start(), stopped first in stop()) ---
   auto health_db = storage::database::open(db_path);
