@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { dataAndVapidYaml, startDaemon, stopChild, tempDir } from './harness.mjs';
+import { dataAndVapidYaml, run, startDaemon, stopChild, tempDir, webpushd } from './harness.mjs';
 
 const API_KEY = `backend-key-${randomBytes(24).toString('base64url')}`;
 const MAX_BATCH = 20;
@@ -206,5 +206,95 @@ describe('POST /v1/events', () => {
     const again = await post({ events: [...own, other] });
     assert.equal(again.body.accepted, 2);
     assert.equal(again.body.duplicates, 1);
+  });
+});
+
+// Custom event types declared in the config (events.custom_types): accepted
+// with their own JSON Schema, and a name that would shadow a built-in type
+// stops the start.
+describe('POST /v1/events: custom types from the config', () => {
+  let daemon;
+  const customConfig = (customTypes) => [
+    'server:',
+    '  listen: 127.0.0.1:0',
+    '  api_keys:',
+    '    - name: shop-backend',
+    `      key: ${API_KEY}`,
+    ...dataAndVapidYaml,
+    'events:',
+    '  retention: 90d',
+    '  unknown_retention: 7d',
+    '  custom_types:',
+    ...customTypes,
+    'logging:',
+    '  format: json',
+    '',
+  ].join('\n');
+  const wishlist = [
+    '    wishlist_added:',
+    '      type: object',
+    '      additionalProperties: false',
+    '      required: [product_id]',
+    '      properties:',
+    '        product_id: { type: string, minLength: 1 }',
+    '        name: { type: string }',
+    "        url: { type: string, pattern: '^https?://' }",
+  ];
+
+  async function post(body) {
+    const res = await fetch(`${daemon.base}/v1/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(5000),
+    });
+    return { status: res.status, body: await res.json() };
+  }
+
+  before(async () => {
+    const dir = tempDir('webpushd-events-custom-');
+    const file = path.join(dir, 'webpushd.yaml');
+    writeFileSync(file, customConfig(wishlist));
+    daemon = await startDaemon(file);
+  });
+  after(async () => { if (daemon) await stopChild(daemon.child); });
+
+  test('a declared type is accepted, checked against its schema, and idempotent like the built-in ones', async () => {
+    const event = (id, properties) => ({
+      id, type: 'wishlist_added', customer_id: 'cust-1', occurred_at: '2026-11-23T13:10:00Z', properties,
+    });
+    const id = `ev-${unique()}`;
+    const r = await post({
+      events: [
+        event(id, { product_id: 'p-9', name: 'Teapot', url: 'https://shop.example/p/9' }),
+        event(`ev-${unique()}`, { name: 'no product' }),
+        event(`ev-${unique()}`, { product_id: 'p-9', colour: 'red' }),
+        viewed(`ev-${unique()}`),
+      ],
+    });
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    assert.equal(r.body.accepted, 2);
+    assert.deepEqual(r.body.rejected.map(({ index, code, field }) => ({ index, code, field })), [
+      { index: 1, code: 'missing_field', field: 'events[1].properties.product_id' },
+      { index: 2, code: 'field_not_allowed', field: 'events[2].properties.colour' },
+    ]);
+    const again = await post(event(id, { product_id: 'p-9' }));
+    assert.deepEqual(again.body, { accepted: 0, duplicates: 1, rejected: [] });
+    // An undeclared type is still unknown; the message names the declared ones.
+    const unknown = await post({ ...event(`ev-${unique()}`, {}), type: 'wishlist_removed' });
+    assert.equal(unknown.status, 422);
+    assert.equal(unknown.body.rejected[0].code, 'unknown_event_type');
+    assert.match(unknown.body.rejected[0].message, /wishlist_added/);
+  });
+
+  test('a custom type may not shadow a built-in one (nor the reserved "subscribed"): the daemon does not start', () => {
+    for (const name of ['purchase', 'subscribed']) {
+      const dir = tempDir('webpushd-events-shadow-');
+      const file = path.join(dir, 'webpushd.yaml');
+      writeFileSync(file, customConfig([`    ${name}:`, '      type: object']));
+      const r = run(webpushd, ['--config', file], { timeoutMs: 10000 });
+      assert.notEqual(r.status, 0, `${name}: started anyway`);
+      assert.match(r.stderr, new RegExp(`events\\.custom_types\\.${name}`), r.stderr);
+    }
   });
 });
