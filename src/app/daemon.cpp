@@ -13,6 +13,8 @@
 #include "webpushd/api/router.hpp"
 #include "webpushd/api/static_assets.hpp"
 #include "webpushd/api/subscriber_routes.hpp"
+#include "webpushd/automation/engine.hpp"
+#include "webpushd/automation/scheduler.hpp"
 #include "webpushd/consent/subscriber_service.hpp"
 #include "webpushd/app/logging.hpp"
 #include "webpushd/delivery/dispatcher.hpp"
@@ -59,6 +61,10 @@ struct daemon::impl {
   std::optional<tracking::delivery_signer> delivery_signer;
   std::unique_ptr<tracking::beacon_recorder> beacons;
   std::unique_ptr<ingest::event_ingestor> events;
+  // Scenarios: the engine reacts inside the writer's transactions; the
+  // scheduler fires due steps (its own thread and read connection).
+  std::unique_ptr<automation::engine> engine;
+  std::unique_ptr<automation::scheduler> scheduler;
   // api: declared last so the server goes first when impl is destroyed.
   std::optional<storage::database> health_db;  // its own connection: database is one-thread
   std::mutex health_mutex;
@@ -78,6 +84,14 @@ delivery::endpoint_rules rules_from(const endpoints_config& e) {
   rules.allow_http = e.allow_http;
   rules.allow_private_addresses = e.allow_private_addresses;
   return rules;
+}
+
+// The base of report URLs in pushes: configured, else where we listen.
+std::string public_url_of(const server_config& server) {
+  if (!server.public_url.empty()) return server.public_url;
+  const bool v6 = server.listen_host.find(':') != std::string::npos;
+  return "http://" + (v6 ? "[" + server.listen_host + "]" : server.listen_host) + ":" +
+         std::to_string(server.listen_port);
 }
 
 }  // namespace
@@ -159,6 +173,27 @@ result<std::unique_ptr<daemon>> daemon::create(const config& cfg, const clock& c
   s.events = std::make_unique<ingest::event_ingestor>(
       *s.writer, clk, ingest::ingest_options{cfg.server.max_batch_events, std::move(*custom_types)});
 
+  // --- automation: journeys start and end in the same transaction as the
+  // events (and subscriptions) that cause them ---
+  automation::engine_options eo;
+  eo.default_locale = cfg.consent.default_locale;
+  eo.default_timezone = cfg.consent.default_timezone;
+  eo.shop = {cfg.automation.shop_name, cfg.automation.shop_url};
+  eo.public_url = public_url_of(cfg.server);
+  s.engine = std::make_unique<automation::engine>(cfg.automation.scenarios, eo, *s.delivery_signer);
+  s.events->set_stored_hook([engine = s.engine.get()](storage::database& conn,
+                                                      const std::vector<storage::stored_event>& stored,
+                                                      time_point now) { return engine->on_events(conn, stored, now); });
+  auto scheduler_db = storage::database::open(db_path);
+  if (!scheduler_db) return tl::unexpected(scheduler_db.error());
+  automation::scheduler_options so_sched;
+  so_sched.event_retention = cfg.events.retention;
+  so_sched.unknown_event_retention = cfg.events.unknown_retention;
+  s.scheduler = std::make_unique<automation::scheduler>(*s.engine, *s.writer, std::move(*scheduler_db), clk, so_sched,
+                                                        [dispatcher = s.dispatcher.get()] { dispatcher->notify(); });
+  for (const auto& warning : cfg.automation.warnings) spdlog::warn("scenarios: {}", warning);
+  spdlog::info("automation: {} scenario(s) loaded", cfg.automation.scenarios->scenarios.size());
+
   // --- api: the HTTP listener (started in start(), stopped first in stop()) ---
   auto health_db = storage::database::open(db_path);
   if (!health_db) return tl::unexpected(health_db.error());
@@ -195,11 +230,18 @@ result<void> daemon::start() {
   auto started = impl_->dispatcher->start();
   if (!started) return started;
   spdlog::info("delivering from the outbox");
+  impl_->scheduler->start();
   auto port = impl_->server->start();
   if (!port) return tl::unexpected(port.error());
   const auto& host = impl_->cfg.server.listen_host;
   const bool v6 = host.find(':') != std::string::npos;
   spdlog::info("listening on http://{}{}{}:{}", v6 ? "[" : "", host, v6 ? "]" : "", *port);
+  if (impl_->cfg.server.public_url.empty()) {
+    // Port 0 in the config: only now is the real one known.
+    auto server = impl_->cfg.server;
+    server.listen_port = *port;
+    impl_->engine->set_public_url(public_url_of(server));
+  }
   return {};
 }
 
@@ -208,6 +250,8 @@ void daemon::stop(std::chrono::milliseconds grace) {
   impl_->stopped = true;
   // The listener first, so no new work arrives while delivery drains.
   if (impl_->server) impl_->server->stop(grace);
+  // Scenarios next: a step fired now would only wait in the outbox.
+  if (impl_->scheduler) impl_->scheduler->stop();
   impl_->dispatcher->stop(grace);
   // Everything accepted over HTTP is committed before this returns.
   if (impl_->writer) impl_->writer->stop();
@@ -232,6 +276,15 @@ void daemon::reload(const config& next) {
                               next.server != cur.server ||
                               next.delivery.endpoints.allowed_hosts != cur.delivery.endpoints.allowed_hosts ||
                               next.delivery.max_in_flight != cur.delivery.max_in_flight;
+  // Scenarios take effect at once; running journeys continue by step name
+  // (automation/engine.hpp says what happens to changed and removed ones).
+  if (next.automation.scenarios) {
+    impl_->engine->set_scenarios(next.automation.scenarios);
+    for (const auto& warning : next.automation.warnings) spdlog::warn("reload: scenarios: {}", warning);
+    spdlog::info("reload: {} scenario(s) active", next.automation.scenarios->scenarios.size());
+    impl_->cfg.automation = next.automation;
+    impl_->scheduler->notify();
+  }
   if (restart_needed) spdlog::warn("reload: storage, VAPID, listener and delivery changes take effect at restart");
   spdlog::info("reload: configuration {} is valid", next.source.string());
 }

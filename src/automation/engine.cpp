@@ -111,7 +111,7 @@ std::string person_of(const storage::subscriber_record& subscriber) {
 }
 
 struct engine::impl {
-  mutable std::mutex mutex;  // guards `scenarios` (the pointer, not the set)
+  mutable std::mutex mutex;  // guards `scenarios` (the pointer, not the set) and options.public_url
   std::shared_ptr<const scenario_set> scenarios;
   engine_options options;
   const tracking::delivery_signer& signer;
@@ -122,6 +122,11 @@ struct engine::impl {
   std::shared_ptr<const scenario_set> snapshot() const {
     std::lock_guard lock(mutex);
     return scenarios;
+  }
+
+  std::string report_base() const {
+    std::lock_guard lock(mutex);
+    return options.public_url;
   }
 
   // One reaction's working set: the stores on the caller's connection.
@@ -388,7 +393,7 @@ struct engine::impl {
       delivery_block block;
       block.id = tracking::delivery_signer::new_delivery_id();
       block.sig = signer.sign(block.id);
-      block.report = options.public_url + "/v1/deliveries/" + block.id + "/events";
+      block.report = report_base() + "/v1/deliveries/" + block.id + "/events";
       const std::string topic = sc.topic_per_journey ? journey_topic(j.id) : std::string{};
       const std::string payload = to_payload(*rendered, block, topic);
       if (payload.size() > webpush::max_plaintext_size) {
@@ -480,6 +485,11 @@ engine::engine(std::shared_ptr<const scenario_set> scenarios, engine_options opt
 void engine::set_scenarios(std::shared_ptr<const scenario_set> scenarios) {
   std::lock_guard lock(impl_->mutex);
   impl_->scenarios = scenarios ? std::move(scenarios) : std::make_shared<const scenario_set>();
+}
+
+void engine::set_public_url(std::string url) {
+  std::lock_guard lock(impl_->mutex);
+  impl_->options.public_url = std::move(url);
 }
 
 std::shared_ptr<const scenario_set> engine::scenarios() const { return impl_->snapshot(); }

@@ -73,6 +73,9 @@ class engine {
 
   /// @brief Swaps the scenario set (config reload).
   void set_scenarios(std::shared_ptr<const scenario_set> scenarios);
+  /// @brief Sets the base of report URLs (the daemon knows its port only once
+  /// it listens).
+  void set_public_url(std::string url);
   /// @brief The current scenario set.
   std::shared_ptr<const scenario_set> scenarios() const;
 

@@ -1,0 +1,429 @@
+// The journey engine on a real SQLite file in virtual time: triggers, steps,
+// exits in the middle of a wait, journey keys, cooldowns, lateness after a
+// restart, missing template fields, consent, audiences and reloads. Scenarios
+// are built in code here; the shipped example files run in
+// tests/unit/app/example_scenarios_test.cpp.
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "../storage/test_support.hpp"
+#include "webpushd/automation/engine.hpp"
+#include "webpushd/automation/simulation.hpp"
+#include "webpushd/ingest/events.hpp"
+#include "webpushd/storage/journey_store.hpp"
+#include "webpushd/storage/outbox_store.hpp"
+
+namespace webpushd::automation {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+using storage::testing::scalar;
+using storage::testing::temp_dir;
+
+condition when(const std::string& text) {
+  auto c = parse_condition(text);
+  REQUIRE_MESSAGE(c.has_value(), text);
+  return *c;
+}
+
+step_def step(std::string name, std::chrono::milliseconds after, std::string title) {
+  step_def s;
+  s.name = std::move(name);
+  s.after = after;
+  s.message.fields.title = std::move(title);
+  s.message.fields.body = "{{cart.item_count}} item(s)";
+  s.message.fields.url = "{{#cart.url}}{{cart.url}}{{/cart.url}}";
+  return s;
+}
+
+// The abandoned-cart shape: three steps, keyed per cart, exits on purchase
+// and on a checkout of the same cart.
+scenario_def cart_scenario() {
+  scenario_def sc;
+  sc.name = "abandoned_cart";
+  sc.category = "cart_reminders";
+  sc.trigger.event = "cart_updated";
+  sc.trigger.when = {when("cart.item_count > 0")};
+  sc.journey_key = "cart.id";
+  sc.exits.push_back({"purchase", {}, ""});
+  sc.exits.push_back({"checkout_started", {}, "cart.id"});
+  sc.steps = {step("first", 1h, "Your cart is waiting"), step("second", 24h, "Still thinking?"),
+              step("last", 72h, "Last call")};
+  sc.steps[1].when = {when("cart.total >= 50")};
+  return sc;
+}
+
+std::shared_ptr<const scenario_set> set_of(std::vector<scenario_def> scenarios) {
+  auto set = std::make_shared<scenario_set>();
+  set->scenarios = std::move(scenarios);
+  set->utm.enabled = false;
+  return set;
+}
+
+std::string at(int hour, int minute = 0) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "2026-11-%02dT%02d:%02d:00Z", 2 + hour / 24, hour % 24, minute);
+  return buf;
+}
+
+json subscribe(const std::string& id, const std::string& customer, std::vector<std::string> categories,
+               const std::string& when_at, const std::string& locale = "en") {
+  json s{{"subscription_id", id}, {"categories", categories}, {"locale", locale}};
+  if (!customer.empty()) s["customer_id"] = customer;
+  return json{{"at", when_at}, {"subscribe", s}};
+}
+
+json cart(const std::string& id, const std::string& customer, const std::string& cart_id, double total,
+          const std::string& when_at) {
+  return json{{"id", id},
+              {"type", "cart_updated"},
+              {"customer_id", customer},
+              {"occurred_at", when_at},
+              {"properties",
+               {{"cart_id", cart_id},
+                {"items", json::array({{{"product_id", "p1"}, {"quantity", 2}}})},
+                {"total", total},
+                {"currency", "EUR"},
+                {"cart_url", "https://shop.example/cart/" + cart_id}}}};
+}
+
+json purchase(const std::string& id, const std::string& customer, const std::string& when_at) {
+  return json{{"id", id},
+              {"type", "purchase"},
+              {"customer_id", customer},
+              {"occurred_at", when_at},
+              {"properties",
+               {{"order_id", "o-" + id},
+                {"items", json::array({{{"product_id", "p1"}, {"quantity", 1}}})},
+                {"total", 10},
+                {"currency", "EUR"}}}};
+}
+
+struct world {
+  temp_dir dir;
+  std::unique_ptr<simulation> sim;
+  std::size_t line = 0;
+
+  explicit world(std::vector<scenario_def> scenarios) {
+    engine_options o;
+    o.public_url = "https://push.shop.example";
+    auto s = simulation::create(set_of(std::move(scenarios)), o, {}, dir.db_file());
+    REQUIRE_MESSAGE(s.has_value(), (s ? "" : s.error().message));
+    sim = std::move(*s);
+  }
+
+  void apply(const json& item) {
+    auto r = sim->apply(item, ++line);
+    REQUIRE_MESSAGE(r.has_value(), (r ? "" : r.error().code + ": " + r.error().message));
+  }
+
+  void advance(const std::string& when_at) {
+    auto t = ingest::parse_rfc3339(when_at);
+    REQUIRE(t.has_value());
+    REQUIRE(sim->advance_to(*t).has_value());
+  }
+
+  // "outcome step reason" for every line, in order (journey-level lines have no step).
+  std::vector<std::string> history() {
+    auto lines = sim->lines();
+    REQUIRE(lines.has_value());
+    std::vector<std::string> out;
+    for (const auto& l : *lines) {
+      out.push_back(l.outcome + (l.step.empty() ? "" : " " + l.step) + (l.outcome == "sent" ? "" : (l.reason.empty() ? "" : ": " + l.reason)));
+    }
+    return out;
+  }
+
+  std::vector<simulated_line> sent() {
+    auto lines = sim->lines();
+    REQUIRE(lines.has_value());
+    std::vector<simulated_line> out;
+    for (auto& l : *lines) {
+      if (l.outcome == "sent") out.push_back(std::move(l));
+    }
+    return out;
+  }
+
+  std::string sql(const std::string& q) { return scalar(sim->db(), q); }
+};
+
+TEST_CASE("a cart journey sends each step at its time and completes") {
+  world w({cart_scenario()});
+  w.apply(subscribe("s1", "c1", {"cart_reminders"}, at(9)));
+  w.apply(cart("e1", "c1", "cart-1", 120, at(10)));
+  w.advance(at(10, 59));
+  CHECK(w.sent().empty());  // not before its hour
+  w.advance(at(11));
+  REQUIRE(w.sent().size() == 1);
+  CHECK(w.sent()[0].message["title"] == "Your cart is waiting");
+  CHECK(w.sent()[0].message["body"] == "2 item(s)");
+  CHECK(w.sent()[0].message["url"] == "https://shop.example/cart/cart-1");
+  CHECK(w.sent()[0].at == *ingest::parse_rfc3339(at(11)));
+  REQUIRE(w.sim->run_to_end().has_value());
+  const auto sent = w.sent();
+  REQUIRE(sent.size() == 3);
+  CHECK(sent[1].at == *ingest::parse_rfc3339(at(10 + 24)));
+  CHECK(sent[2].at == *ingest::parse_rfc3339(at(10 + 72)));
+  CHECK(w.history().back() == "completed");
+  // Every message of the journey shares one Topic, carries its category and
+  // a signed delivery block for the service worker.
+  CHECK(w.sql("SELECT count(DISTINCT topic) FROM outbox") == "1");
+  CHECK(w.sql("SELECT count(*) FROM outbox WHERE category = 'cart_reminders' AND delivery_id LIKE 'd_%'") == "3");
+  CHECK(w.sql("SELECT count(*) FROM outbox WHERE json_extract(CAST(payload AS TEXT), '$.delivery.report') "
+              "LIKE 'https://push.shop.example/v1/deliveries/d_%/events'") == "3");
+}
+
+TEST_CASE("a purchase in the middle of the wait ends the journey at once and cancels what is queued") {
+  world w({cart_scenario()});
+  w.apply(subscribe("s1", "c1", {"cart_reminders"}, at(9)));
+  w.apply(cart("e1", "c1", "cart-1", 120, at(10)));
+  w.advance(at(11));
+  REQUIRE(w.sent().size() == 1);
+  // The first reminder is still queued (nothing delivers in a simulation):
+  // the purchase cancels it before it can be sent.
+  w.apply(purchase("e2", "c1", at(12)));
+  REQUIRE(w.sim->run_to_end().has_value());
+  CHECK(w.sent().size() == 1);
+  CHECK(w.history().back() == "exited: purchase (1 queued message(s) cancelled)");
+  CHECK(w.sql("SELECT state || ':' || last_reason FROM outbox") == "cancelled:journey exited: purchase");
+  CHECK(w.sql("SELECT state FROM journeys") == "exited");
+}
+
+TEST_CASE("an exit with a key ends only the journey of that cart") {
+  world w({cart_scenario()});
+  w.apply(subscribe("s1", "c1", {"cart_reminders"}, at(9)));
+  w.apply(cart("e1", "c1", "cart-A", 120, at(10)));
+  w.apply(cart("e2", "c1", "cart-B", 120, at(10, 5)));
+  w.apply(json{{"id", "e3"},
+               {"type", "checkout_started"},
+               {"customer_id", "c1"},
+               {"occurred_at", at(10, 30)},
+               {"properties", {{"cart_id", "cart-A"}, {"items", json::array({{{"product_id", "p1"}, {"quantity", 1}}})}}}});
+  CHECK(w.sql("SELECT group_concat(journey_key || '=' || state, ',') FROM (SELECT * FROM journeys ORDER BY id)") ==
+        "cart-A=exited,cart-B=active");
+}
+
+TEST_CASE("a new cart_updated of the same cart restarts the waiting instead of starting a second journey") {
+  world w({cart_scenario()});
+  w.apply(subscribe("s1", "c1", {"cart_reminders"}, at(9)));
+  w.apply(cart("e1", "c1", "cart-1", 120, at(10)));
+  w.apply(cart("e2", "c1", "cart-1", 130, at(10, 40)));
+  w.advance(at(11, 30));
+  CHECK(w.sent().empty());  // 1 h after 10:40, not after 10:00
+  w.advance(at(11, 40));
+  REQUIRE(w.sent().size() == 1);
+  CHECK(w.sql("SELECT count(*) FROM journeys") == "1");
+  CHECK(w.history() == std::vector<std::string>{"entered: cart_updated e1", "restarted first: new cart_updated e2",
+                                                "sent first"});
+}
+
+TEST_CASE("the re-entry cooldown keeps a person out of a scenario for a while") {
+  auto sc = cart_scenario();
+  sc.reentry_cooldown = 24h;
+  world w({sc});
+  w.apply(subscribe("s1", "c1", {"cart_reminders"}, at(9)));
+  w.apply(cart("e1", "c1", "cart-1", 120, at(10)));
+  w.apply(purchase("e2", "c1", at(10, 30)));
+  w.apply(cart("e3", "c1", "cart-2", 120, at(12)));  // 2 h later: inside the cooldown
+  w.apply(cart("e4", "c1", "cart-3", 120, at(34)));  // 24 h after entry: allowed again
+  const auto h = w.history();
+  REQUIRE(h.size() == 4);
+  CHECK(h[2] == "suppressed: re-entry cooldown: entered less than 1d ago");
+  CHECK(h[3] == "entered: cart_updated e4");
+}
+
+TEST_CASE("a step whose conditions do not hold is skipped, the journey goes on") {
+  world w({cart_scenario()});
+  w.apply(subscribe("s1", "c1", {"cart_reminders"}, at(9)));
+  w.apply(cart("e1", "c1", "cart-1", 20, at(10)));  // below the 50 of the second step
+  REQUIRE(w.sim->run_to_end().has_value());
+  const auto h = w.history();
+  CHECK(h == std::vector<std::string>{"entered: cart_updated e1", "sent first",
+                                      "skipped second: condition not met: cart.total >= 50", "sent last",
+                                      "completed"});
+}
+
+TEST_CASE("a template field the event lacks suppresses the step, with the field named") {
+  auto sc = cart_scenario();
+  sc.steps[0].message.fields.body = "Back to {{cart.url}}";  // unguarded; this cart has no url
+  world w({sc});
+  w.apply(subscribe("s1", "c1", {"cart_reminders"}, at(9)));
+  auto event = cart("e1", "c1", "cart-1", 120, at(10));
+  event["properties"].erase("cart_url");
+  w.apply(event);
+  w.advance(at(11));
+  CHECK(w.sent().empty());
+  CHECK(w.history()[1] == "suppressed first: missing field: cart.url");
+}
+
+TEST_CASE("consent: a device without the category gets nothing, another device of the customer does") {
+  world w({cart_scenario()});
+  w.apply(subscribe("phone", "c1", {"promotions"}, at(9)));
+  w.apply(subscribe("laptop", "c1", {"cart_reminders"}, at(9)));
+  w.apply(cart("e1", "c1", "cart-1", 120, at(10)));
+  w.advance(at(11));
+  const auto sent = w.sent();
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].subscription == "laptop");
+  CHECK(w.history()[1] == "suppressed first: consent missing: cart_reminders");
+}
+
+TEST_CASE("a shopper who browses before subscribing still gets the reminder once subscribed") {
+  world w({cart_scenario()});
+  w.apply(cart("e1", "c1", "cart-1", 120, at(10)));  // nobody subscribed yet
+  w.apply(subscribe("s1", "c1", {"cart_reminders"}, at(10, 20)));
+  w.advance(at(11));
+  CHECK(w.sent().size() == 1);
+}
+
+TEST_CASE("an anonymous subscriber's journey becomes the customer's when the shop identifies them") {
+  world w({cart_scenario()});
+  w.apply(subscribe("s1", "", {"cart_reminders"}, at(9)));
+  auto event = cart("e1", "", "cart-1", 120, at(10));
+  event.erase("customer_id");
+  event["subscription_id"] = "s1";
+  w.apply(event);
+  w.apply(json{{"at", at(10, 10)}, {"link", {{"subscription_id", "s1"}, {"customer_id", "c9"}}}});
+  CHECK(w.sql("SELECT person FROM journeys") == "c:c9");
+  w.apply(purchase("e2", "c9", at(10, 30)));  // a purchase by the customer ends it
+  CHECK(w.sql("SELECT state FROM journeys") == "exited");
+}
+
+TEST_CASE("a restart: pending steps survive, a step due while down is sent if not too late, else dropped") {
+  temp_dir dir;
+  auto sc = cart_scenario();
+  sc.late.max = 6h;
+  engine_options o;
+  {
+    auto sim = simulation::create(set_of({sc}), o, {}, dir.db_file());
+    REQUIRE(sim.has_value());
+    REQUIRE((*sim)->apply(subscribe("s1", "c1", {"cart_reminders"}, at(9)), 1).has_value());
+    REQUIRE((*sim)->apply(cart("e1", "c1", "cart-1", 120, at(10)), 2).has_value());
+  }  // the "process" ends here: only the database file remains
+  storage::database db = storage::testing::open_ok(dir.db_file());
+  tracking::delivery_signer signer(bytes(32, std::uint8_t{1}));
+  engine eng(set_of({sc}), o, signer);
+  const auto t = [](const std::string& s) { return *ingest::parse_rfc3339(s); };
+  // Back 3 h after the first step was due: still within 6 h, sent late.
+  auto fired = eng.fire_due(db, t(at(14)), 100);
+  REQUIRE(fired.has_value());
+  CHECK(fired->enqueued == 1);
+  // Down again until 10 h after the second step was due: dropped as missed.
+  fired = eng.fire_due(db, t(at(10 + 24 + 10)), 100);
+  REQUIRE(fired.has_value());
+  CHECK(fired->enqueued == 0);
+  CHECK(storage::testing::scalar(db, "SELECT reason FROM journey_log WHERE step = 'second'") ==
+        "missed: 10h late (limit 6h)");
+  CHECK(storage::testing::scalar(db, "SELECT next_at IS NOT NULL FROM journeys") == "1");  // the last step is still ahead
+  // Firing twice at the same moment sends nothing twice.
+  CHECK(eng.fire_due(db, t(at(14)), 100)->enqueued == 0);
+  CHECK(storage::testing::scalar(db, "SELECT count(*) FROM outbox") == "1");
+}
+
+TEST_CASE("back in stock reaches the people who viewed or carted the product lately") {
+  scenario_def sc;
+  sc.name = "back_in_stock";
+  sc.category = "cart_reminders";
+  sc.trigger.event = "product_back_in_stock";
+  sc.trigger.audience.interested_within = 24h * 30;
+  sc.journey_key = "product.id";
+  sc.steps = {step("notify", 0ms, "{{product.name}} is back")};
+  sc.steps[0].message.fields.body = "";
+  sc.steps[0].message.fields.url = "";
+  world w({sc});
+  for (const char* id : {"a", "b", "c"}) w.apply(subscribe(std::string{"s-"} + id, std::string{"c-"} + id, {"cart_reminders"}, at(1)));
+  const auto viewed = [](const std::string& id, const std::string& customer, const std::string& product,
+                         const std::string& when_at) {
+    return json{{"id", id}, {"type", "product_viewed"}, {"customer_id", customer}, {"occurred_at", when_at},
+                {"properties", {{"product_id", product}}}};
+  };
+  w.apply(viewed("v1", "c-a", "boots", at(2)));
+  w.apply(viewed("v2", "c-b", "hat", at(2)));
+  w.apply(cart("v3", "c-c", "cart-c", 10, at(3)));  // carted product p1, not boots
+  w.apply(json{{"id", "r1"}, {"type", "product_back_in_stock"}, {"occurred_at", at(5)},
+               {"properties", {{"product_id", "boots"}, {"name", "Winter boots"}}}});
+  w.advance(at(5));
+  const auto sent = w.sent();
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].subscription == "s-a");
+  CHECK(sent[0].message["title"] == "Winter boots is back");
+}
+
+TEST_CASE("the subscribed trigger starts a welcome journey") {
+  scenario_def sc;
+  sc.name = "welcome";
+  sc.category = "promotions";
+  sc.trigger.event = "subscribed";
+  sc.steps = {step("hello", 0ms, "Welcome to {{shop.name}}")};
+  sc.steps[0].message.fields.body = "";
+  sc.steps[0].message.fields.url = "";
+  temp_dir dir;
+  engine_options o;
+  o.shop = {"Shop of Things", "https://shop.example"};
+  auto sim = simulation::create(set_of({sc}), o, {}, dir.db_file());
+  REQUIRE(sim.has_value());
+  REQUIRE((*sim)->apply(subscribe("s1", "", {"promotions"}, at(9)), 1).has_value());
+  REQUIRE((*sim)->advance_to(*ingest::parse_rfc3339(at(9))).has_value());
+  auto lines = (*sim)->lines();
+  REQUIRE(lines.has_value());
+  REQUIRE(lines->size() == 3);
+  CHECK((*lines)[1].outcome == "sent");
+  CHECK((*lines)[1].message["title"] == "Welcome to Shop of Things");
+}
+
+TEST_CASE("reload: a removed scenario's journeys are cancelled when due, a removed step ends its journey") {
+  temp_dir dir;
+  storage::database db = storage::testing::open_ok(dir.db_file());
+  tracking::delivery_signer signer(bytes(32, std::uint8_t{1}));
+  engine eng(set_of({cart_scenario()}), engine_options{}, signer);
+  const auto t = [](const std::string& s) { return *ingest::parse_rfc3339(s); };
+  const storage::stored_event e1{"e1", "cart_updated", "c1", "", t(at(10)), t(at(10)),
+                                 cart("e1", "c1", "cart-1", 120, at(10))["properties"].dump()};
+  const storage::stored_event e2{"e2", "cart_updated", "c2", "", t(at(10)), t(at(10)),
+                                 cart("e2", "c2", "cart-2", 120, at(10))["properties"].dump()};
+  REQUIRE(eng.on_events(db, {e1, e2}, t(at(10))).has_value());
+  CHECK(storage::testing::scalar(db, "SELECT count(*) FROM journeys WHERE state = 'active'") == "2");
+
+  auto changed = cart_scenario();
+  changed.steps.erase(changed.steps.begin());  // "first" is gone
+  eng.set_scenarios(set_of({changed}));
+  REQUIRE(eng.fire_due(db, t(at(11)), 100).has_value());
+  CHECK(storage::testing::scalar(db, "SELECT group_concat(DISTINCT end_reason) FROM journeys") == "step first removed");
+
+  eng.set_scenarios(set_of({cart_scenario()}));
+  const storage::stored_event e3{"e3", "cart_updated", "c3", "", t(at(12)), t(at(12)),
+                                 cart("e3", "c3", "cart-3", 120, at(12))["properties"].dump()};
+  REQUIRE(eng.on_events(db, {e3}, t(at(12))).has_value());
+  eng.set_scenarios(set_of({}));
+  REQUIRE(eng.fire_due(db, t(at(13)), 100).has_value());
+  CHECK(storage::testing::scalar(db, "SELECT end_reason FROM journeys WHERE person = 'c:c3'") == "scenario removed");
+}
+
+TEST_CASE("a disabled scenario starts nothing, but exits still end its running journeys") {
+  auto sc = cart_scenario();
+  world w({sc});
+  w.apply(subscribe("s1", "c1", {"cart_reminders"}, at(9)));
+  w.apply(cart("e1", "c1", "cart-1", 120, at(10)));
+  sc.enabled = false;
+  // (the world's engine is not reachable from here: check through a fresh engine on the same file)
+  tracking::delivery_signer signer(bytes(32, std::uint8_t{1}));
+  engine eng(set_of({sc}), engine_options{}, signer);
+  const auto t = [](const std::string& s) { return *ingest::parse_rfc3339(s); };
+  const storage::stored_event e2{"e2", "cart_updated", "c2", "", t(at(10)), t(at(10)),
+                                 cart("e2", "c2", "cart-2", 120, at(10))["properties"].dump()};
+  REQUIRE(eng.on_events(w.sim->db(), {e2}, t(at(10))).has_value());
+  CHECK(w.sql("SELECT count(*) FROM journeys WHERE person = 'c:c2'") == "0");
+  const auto p = purchase("e3", "c1", at(10, 30));
+  const storage::stored_event e3{"e3", "purchase", "c1", "", t(at(10, 30)), t(at(10, 30)), p["properties"].dump()};
+  REQUIRE(eng.on_events(w.sim->db(), {e3}, t(at(10, 30))).has_value());
+  CHECK(w.sql("SELECT state FROM journeys WHERE person = 'c:c1'") == "exited");
+}
+
+}  // namespace
+}  // namespace webpushd::automation
