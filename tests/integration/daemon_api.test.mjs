@@ -462,7 +462,7 @@ describe('webpushd v1 API', () => {
     assertError(await api('POST', route, { token: sub.token, json: { customer_id: '', signature: sign('') } }), 422, 'invalid_customer_id', 'customer_id');
     assertError(await api('POST', route, { token: sub.token, body: 'customer_id=cust-42', contentType: 'application/x-www-form-urlencoded' }), 415, 'unsupported_media_type');
     assert.equal((await backendExport(sub.id)).subscription.customer_id, null);
-    assert.deepEqual((await api('GET', '/v1/customers/cust-42', { key: API_KEY })).body, { customer_id: 'cust-42', subscriptions: [], events: [] });
+    assert.deepEqual((await api('GET', '/v1/customers/cust-42', { key: API_KEY })).body, { customer_id: 'cust-42', subscriptions: [], events: [], journeys: [], product_interest: [] });
 
     const r = await api('POST', route, { token: sub.token, json: { customer_id: 'cust-42', signature: sign('cust-42').toUpperCase() } });
     assert.equal(r.status, 200, r.text);
@@ -557,7 +557,7 @@ describe('webpushd v1 API', () => {
       assert.ok(![...allKeys(doc.body)].some((k) => /token/i.test(k)), 'no token field in an export');
     }
     assertError(await api('GET', '/v1/subscriptions/sub_AAAAAAAAAAAAAAAAAAAAAA/export', { key: API_KEY }), 404, 'not_found', 'id');
-    assert.deepEqual((await api('GET', '/v1/customers/nobody-here', { key: API_KEY })).body, { customer_id: 'nobody-here', subscriptions: [], events: [] });
+    assert.deepEqual((await api('GET', '/v1/customers/nobody-here', { key: API_KEY })).body, { customer_id: 'nobody-here', subscriptions: [], events: [], journeys: [], product_interest: [] });
     assert.equal(ledgerEntries(dataDir), n);
 
     // Erase one subscription: nothing personal is left, the ledger proves the erasure.
@@ -584,7 +584,7 @@ describe('webpushd v1 API', () => {
     assert.equal(r.status, 200, r.text);
     assert.equal(r.body.erased, 1);
     const afterErase = await api('GET', `/v1/customers/${customer}`, { key: API_KEY });
-    assert.deepEqual(afterErase.body, { customer_id: customer, subscriptions: [], events: [] });
+    assert.deepEqual(afterErase.body, { customer_id: customer, subscriptions: [], events: [], journeys: [], product_interest: [] });
     assert.equal((await backendExport(b.id)).subscription.endpoint, null);
     assert.equal(ledgerEntries(dataDir), beforeCustomerErase + 1);
     assert.equal((await api('DELETE', '/v1/customers/nobody-here', { key: API_KEY })).body.erased, 0);
