@@ -1,0 +1,188 @@
+// An abandoned-cart scenario end to end, in real time, through the HTTP API
+// to the independent push-service emulator (web-push-testing), which checks
+// VAPID and decrypts: a shopper subscribes, the shop's backend reports a
+// cart, the reminder arrives with the cart's content; a purchase ends the
+// journey at once and no later reminder comes. Delays are seconds here (the
+// scenario file is the test's own), so the test stays short.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import { dataAndVapidYaml, run, startDaemon, startEmulator, stopChild, tempDir, waitFor } from './harness.mjs';
+
+const API_KEY = `backend-key-${randomBytes(24).toString('base64url')}`;
+const SHOP = 'https://shop.example';
+
+const scenarioYaml = `
+version: 1
+scenarios:
+  - name: abandoned_cart
+    category: cart_reminders
+    trigger:
+      event: cart_updated
+      when: [cart.item_count > 0]
+    journey:
+      key: cart.id
+    exit_on:
+      - event: purchase
+    steps:
+      - name: first_reminder
+        after: 1s
+        message:
+          title: Your cart is waiting
+          body: "{{cart.item_count}} item(s), {{cart.total_text}}: {{#cart.items}}{{name}} {{/cart.items}}"
+          url: "{{cart.url}}"
+          locales:
+            pl:
+              title: Twój koszyk czeka
+              body: "Produkty: {{cart.item_count}}, razem {{cart.total_text}}: {{#cart.items}}{{name}} {{/cart.items}}"
+      - name: second_reminder
+        after: 4s
+        message:
+          title: Still thinking it over?
+          body: "{{cart.total_text}}"
+          url: "{{cart.url}}"
+`;
+
+function configText() {
+  return [
+    'server:',
+    '  listen: 127.0.0.1:0',
+    `  cors_origins: [${SHOP}]`,
+    '  api_keys:',
+    '    - name: shop-backend',
+    `      key: ${API_KEY}`,
+    'consent:',
+    '  text_version: v1',
+    '  categories:',
+    '    - name: cart_reminders',
+    '      texts:',
+    '        en: {label: Cart reminders}',
+    ...dataAndVapidYaml,
+    'delivery:',
+    '  poll_interval: 100ms',
+    '  endpoints:',
+    '    allowed_hosts: [127.0.0.1]',
+    '    allow_http: true',
+    '    allow_private_addresses: true',
+    'automation:',
+    '  scenario_files: [scenarios.yaml]',
+    '  shop: {name: Test Shop, url: "https://shop.example"}',
+    'logging:',
+    '  format: json',
+    '',
+  ].join('\n');
+}
+
+describe('scenarios end to end: HTTP API → engine → outbox → emulator', () => {
+  let emulator;
+  let daemon;
+  let dir;
+
+  const call = async (method, route, json, headers = {}) => {
+    const res = await fetch(daemon.base + route, {
+      method,
+      headers: { 'content-type': 'application/json', ...headers },
+      body: json === undefined ? undefined : JSON.stringify(json),
+      signal: AbortSignal.timeout(5000),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null, text };
+  };
+  const backend = (method, route, json) => call(method, route, json, { authorization: `Bearer ${API_KEY}` });
+  const sql = (statement) => {
+    const r = run('sqlite3', [path.join(dir, 'data', 'webpushd.db'), statement]);
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout.trim();
+  };
+
+  /** A browser subscribing through the daemon with an emulator subscription, linked to `customer`. */
+  async function shopper(customer, locale) {
+    const key = await call('GET', '/v1/vapid-public-key');
+    assert.equal(key.status, 200, key.text);
+    const { subscription, clientHash } = await emulator.subscribe(key.body.publicKey);
+    const r = await call('POST', '/v1/subscriptions', {
+      subscription,
+      consent: { categories: ['cart_reminders'], text_version: 'v1' },
+      timezone: 'Europe/Warsaw',
+      locale,
+    }, { origin: SHOP });
+    assert.equal(r.status, 201, r.text);
+    const linked = await backend('POST', `/v1/subscriptions/${r.body.id}/customer`, { customer_id: customer });
+    assert.equal(linked.status, 200, linked.text);
+    return { clientHash, id: r.body.id };
+  }
+
+  const cartEvent = (customer, cartId) => ({
+    id: `cart-${randomBytes(6).toString('hex')}`,
+    type: 'cart_updated',
+    customer_id: customer,
+    occurred_at: new Date().toISOString(),
+    properties: {
+      cart_id: cartId,
+      items: [{ product_id: 'mug', quantity: 2, name: 'Kubek', price: 39.5 }, { product_id: 'tea', quantity: 1, name: 'Herbata', price: 50 }],
+      total: 129,
+      currency: 'PLN',
+      cart_url: `https://shop.example/cart/${cartId}`,
+    },
+  });
+  const purchaseEvent = (customer, cartId) => ({
+    id: `order-${randomBytes(6).toString('hex')}`,
+    type: 'purchase',
+    customer_id: customer,
+    occurred_at: new Date().toISOString(),
+    properties: { order_id: `o-${cartId}`, cart_id: cartId, items: [{ product_id: 'mug', quantity: 2 }], total: 129, currency: 'PLN' },
+  });
+
+  before(async () => {
+    emulator = await startEmulator();
+    dir = tempDir('webpushd-scenarios-');
+    writeFileSync(path.join(dir, 'scenarios.yaml'), scenarioYaml);
+    const configFile = path.join(dir, 'webpushd.yaml');
+    writeFileSync(configFile, configText());
+    daemon = await startDaemon(configFile);
+  });
+  after(async () => {
+    if (daemon) await stopChild(daemon.child);
+    await emulator?.stop();
+  });
+
+  test('the reminder arrives decrypted with the cart\'s content, in the shopper\'s language; a purchase stops the next one', async () => {
+    const anna = await shopper('cust-anna', 'pl-PL');
+    const posted = await backend('POST', '/v1/events', cartEvent('cust-anna', 'cart-anna'));
+    assert.equal(posted.status, 202, posted.text);
+
+    const [first] = await waitFor(async () => {
+      const m = await emulator.messages(anna.clientHash);
+      return m.length > 0 ? m : null;
+    }, { timeoutMs: 15000, what: 'the first reminder at the emulator' });
+    const payload = JSON.parse(first);
+    assert.equal(payload.title, 'Twój koszyk czeka');
+    assert.match(payload.body, /^Produkty: 3, razem 129,00\s?zł: Kubek Herbata$/u);
+    assert.match(payload.url, /^https:\/\/shop\.example\/cart\/cart-anna\?utm_source=webpush&utm_medium=push&utm_campaign=abandoned_cart&utm_content=first_reminder$/);
+    assert.match(payload.delivery.id, /^d_/);
+    assert.match(payload.delivery.report, new RegExp(`^${daemon.base}/v1/deliveries/d_[^/]+/events$`));
+    // The signed delivery block is the daemon's: a beacon with it is accepted.
+    const beacon = await call('POST', `/v1/deliveries/${payload.delivery.id}/events`, { type: 'shown', sig: payload.delivery.sig }, { origin: SHOP });
+    assert.equal(beacon.status, 202, beacon.text);
+
+    const bought = await backend('POST', '/v1/events', purchaseEvent('cust-anna', 'cart-anna'));
+    assert.equal(bought.status, 202, bought.text);
+    // The 202 came after the journey ended, in the same transaction.
+    assert.equal(sql("SELECT state || ' ' || end_reason FROM journeys WHERE person = 'c:cust-anna'"), 'exited purchase');
+    await new Promise((r) => setTimeout(r, 5000));  // past the second step's 4 s
+    assert.equal((await emulator.messages(anna.clientHash)).length, 1, 'no reminder after the purchase');  // the emulator keeps every message
+    assert.equal(sql("SELECT count(*) FROM outbox WHERE source LIKE 'scenario:abandoned_cart/%'"), '1');
+  });
+
+  test('a purchase right after the cart: no reminder at all', async () => {
+    const ben = await shopper('cust-ben', 'en-GB');
+    assert.equal((await backend('POST', '/v1/events', cartEvent('cust-ben', 'cart-ben'))).status, 202);
+    assert.equal((await backend('POST', '/v1/events', purchaseEvent('cust-ben', 'cart-ben'))).status, 202);
+    await new Promise((r) => setTimeout(r, 2500));  // past the first step's 1 s
+    assert.deepEqual(await emulator.messages(ben.clientHash), []);
+    assert.equal(sql("SELECT group_concat(outcome, ',') FROM journey_log WHERE person = 'c:cust-ben'"), 'entered,exited');
+  });
+});
