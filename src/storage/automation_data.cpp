@@ -18,7 +18,9 @@ std::optional<time_point> optional_time(const detail::statement& st, int col) {
 
 result<std::vector<journey_log_entry>> journey_log(database& db, std::int64_t journey_id) {
   auto st = detail::statement::prepare(
-      db.handle(), "SELECT step, outcome, reason, outbox_id, at FROM journey_log WHERE journey_id = ? ORDER BY at, id");
+      db.handle(),
+      "SELECT journey_id, scenario, step, person, subscription_id, outcome, reason, outbox_id, at FROM journey_log "
+      "WHERE journey_id = ? ORDER BY at, id");
   if (!st) return tl::unexpected(std::move(st.error()));
   st->bind_int(1, journey_id);
   std::vector<journey_log_entry> out;
@@ -26,8 +28,17 @@ result<std::vector<journey_log_entry>> journey_log(database& db, std::int64_t jo
     auto row = st->step();
     if (!row) return tl::unexpected(std::move(row.error()));
     if (!*row) return out;
-    out.push_back({st->column_text(0), st->column_text(1), st->column_text(2), st->column_optional_int(3),
-                   from_unix_millis(st->column_int(4))});
+    journey_log_entry e;
+    e.journey_id = st->column_int(0);
+    e.scenario = st->column_text(1);
+    e.step = st->column_text(2);
+    e.person = st->column_text(3);
+    e.subscription_id = st->column_optional_int(4);
+    e.outcome = st->column_text(5);
+    e.reason = st->column_text(6);
+    e.outbox_id = st->column_optional_int(7);
+    e.at = from_unix_millis(st->column_int(8));
+    out.push_back(std::move(e));
   }
 }
 

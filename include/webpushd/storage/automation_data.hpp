@@ -18,6 +18,7 @@
 
 #include "webpushd/core/clock.hpp"
 #include "webpushd/core/error.hpp"
+#include "webpushd/storage/journey_store.hpp"
 
 namespace webpushd::storage {
 
@@ -29,16 +30,8 @@ inline std::string customer_person(std::string_view customer_id) { return "c:" +
 /// @brief The person key of a subscriber: "s:<public id>".
 inline std::string subscriber_person(std::string_view public_id) { return "s:" + std::string{public_id}; }
 
-/// @brief One journey_log row, as exported.
-struct journey_log_entry {
-  std::string step;     ///< the step's name
-  std::string outcome;  ///< entered, sent, suppressed, skipped, exited, restarted, completed, cancelled
-  std::string reason;   ///< why (suppressed, exited…); may be empty
-  std::optional<std::int64_t> outbox_id;
-  time_point at{};
-};
-
-/// @brief One journey of a person, with its log (oldest first).
+/// @brief One journey of a person as stored (state as text), with its log
+/// (journey_store's log rows, oldest first).
 struct person_journey {
   std::int64_t id = 0;
   std::string scenario;

@@ -86,6 +86,9 @@ TEST_CASE_FIXTURE(fixture, "list_person_journeys: the persons' journeys, oldest 
   CHECK(second.log[1].outcome == "sent");
   CHECK(second.log[1].step == "first");
   CHECK(second.log[1].at == t0 + 1h);
+  CHECK(second.log[1].journey_id == cart);
+  CHECK(second.log[1].person == "c:cust-7");
+  CHECK_FALSE(second.log[1].subscription_id.has_value());
   CHECK(list_person_journeys(db, {}).value().empty());
   CHECK(list_person_journeys(db, {"c:nobody"}).value().empty());
 }
