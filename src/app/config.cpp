@@ -1,5 +1,6 @@
 #include "webpushd/app/config.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -11,32 +12,57 @@
 #include <valijson/schema_parser.hpp>
 #include <valijson/validator.hpp>
 
+#include "schema_validation.hpp"
+#include "webpushd/app/scenario_files.hpp"
+#include "webpushd/automation/message.hpp"
 #include "yaml_to_json.hpp"
 
 namespace webpushd::app {
+
+// ---------------------------------------------------------------- schema validation
+// Shared with the scenario files (schema_validation.hpp).
+
 namespace {
 
 using nlohmann::json;
 
 // valijson reports where an error is as {"<root>", "[delivery]", "[retry]"};
-// the positions map is keyed by JSON Pointer.
+// the positions map is keyed by JSON Pointer (member names escaped).
 std::string context_to_pointer(const std::vector<std::string>& context) {
   std::string pointer;
   for (const auto& part : context) {
     if (part.size() >= 2 && part.front() == '[' && part.back() == ']') {
-      pointer += "/" + part.substr(1, part.size() - 2);
+      pointer += "/";
+      for (const char c : part.substr(1, part.size() - 2)) {
+        if (c == '~') pointer += "~0";
+        else if (c == '/') pointer += "~1";
+        else pointer += c;
+      }
     }
   }
   return pointer;
 }
 
-std::string pointer_to_dotted(const std::string& pointer) {
-  if (pointer.empty()) return "(top level)";
-  std::string out = pointer.substr(1);
-  for (auto& c : out) {
-    if (c == '/') c = '.';
+std::vector<std::string> pointer_tokens(const std::string& pointer) {
+  std::vector<std::string> tokens;
+  std::size_t at = 0;
+  while (at < pointer.size()) {
+    const auto next = pointer.find('/', at + 1);
+    std::string token = pointer.substr(at + 1, next == std::string::npos ? std::string::npos : next - at - 1);
+    std::string plain;
+    for (std::size_t i = 0; i < token.size(); ++i) {
+      if (token[i] == '~' && i + 1 < token.size()) {
+        plain += token[i + 1] == '1' ? '/' : '~';
+        ++i;
+      } else {
+        plain += token[i];
+      }
+    }
+    tokens.push_back(std::move(plain));
+    if (next == std::string::npos) break;
+    at = next;
   }
-  return out;
+  return tokens;
 }
 
 // valijson names a stray property last in its message, in quotes. Point at
@@ -52,65 +78,309 @@ std::string stray_property(const std::string& description) {
   return description.substr(open + 1, close - open - 1);
 }
 
-std::string position_prefix(const std::string& source, const std::string& pointer,
-                            const std::map<std::string, source_position>& positions) {
+std::string escape_token(const std::string& key) {
+  std::string out;
+  for (const char c : key) {
+    if (c == '~') out += "~0";
+    else if (c == '/') out += "~1";
+    else out += c;
+  }
+  return out;
+}
+
+constexpr std::string_view member_failed_message = "Failed to validate against schema associated with property name";
+
+// The last 'quoted' name of a valijson message that starts with `prefix`.
+std::string quoted_name(const std::string& description, std::string_view prefix) {
+  if (!description.starts_with(prefix)) return {};
+  const auto close = description.rfind('\'');
+  const auto open = close == std::string::npos ? close : description.rfind('\'', close - 1);
+  if (open == std::string::npos) return {};
+  return description.substr(open + 1, close - open - 1);
+}
+
+std::string missing_property(const std::string& description) {
+  if (!description.starts_with("Missing required property")) return {};
+  const auto close = description.rfind('\'');
+  const auto open = close == std::string::npos ? close : description.rfind('\'', close - 1);
+  if (open == std::string::npos) return {};
+  return description.substr(open + 1, close - open - 1);
+}
+
+// Follows local "$ref"s ("#/definitions/duration"); anything else stays as is.
+const json* resolve_ref(const json& root, const json* node) {
+  for (int depth = 0; node != nullptr && depth < 16; ++depth) {
+    if (!node->is_object()) return node;
+    const auto ref = node->find("$ref");
+    if (ref == node->end() || !ref->is_string()) return node;
+    const auto& target = ref->get_ref<const std::string&>();
+    if (!target.starts_with("#")) return nullptr;
+    const json::json_pointer where(target.substr(1));
+    if (!root.contains(where)) return nullptr;
+    node = &root.at(where);
+  }
+  return nullptr;
+}
+
+// The subschema that governs the value at `pointer` (unresolved, so a
+// property's own description beside its "$ref" stays visible), or nullptr
+// where the schema branches (oneOf and friends) or ends.
+const json* subschema_at(const json& root, const std::string& pointer) {
+  const json* node = &root;
+  for (const auto& token : pointer_tokens(pointer)) {
+    node = resolve_ref(root, node);
+    if (node == nullptr || !node->is_object()) return nullptr;
+    if (const auto props = node->find("properties"); props != node->end() && props->contains(token)) {
+      node = &props->at(token);
+    } else if (const auto extra = node->find("additionalProperties"); extra != node->end() && extra->is_object()) {
+      node = &*extra;
+    } else if (const auto items = node->find("items"); items != node->end() && items->is_object()) {
+      node = &*items;
+    } else {
+      return nullptr;
+    }
+  }
+  return node;
+}
+
+std::string string_at(const json* node, const char* key) {
+  if (node == nullptr || !node->is_object()) return {};
+  const auto it = node->find(key);
+  return it != node->end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+std::string shown(const json& value) {
+  std::string text = value.is_string() ? value.get<std::string>() : value.dump();
+  if (text.size() > 60) text = text.substr(0, 57) + "...";
+  return "'" + text + "'";
+}
+
+std::string kind_of(const json& value) {
+  switch (value.type()) {
+    case json::value_t::string: return "text";
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned:
+    case json::value_t::number_float: return "a number";
+    case json::value_t::boolean: return "true/false";
+    case json::value_t::array: return "a list";
+    case json::value_t::object: return "keys and values";
+    default: return "nothing";
+  }
+}
+
+std::string type_words(const json& type) {
+  const auto one = [](const std::string& t) -> std::string {
+    if (t == "string") return "text";
+    if (t == "integer") return "a whole number";
+    if (t == "number") return "a number";
+    if (t == "boolean") return "true or false";
+    if (t == "array") return "a list";
+    if (t == "object") return "keys and values";
+    return t;
+  };
+  if (type.is_string()) return one(type.get<std::string>());
+  std::string out;
+  if (type.is_array()) {
+    for (const auto& t : type) {
+      if (t.is_string()) out += (out.empty() ? "" : " or ") + one(t.get<std::string>());
+    }
+  }
+  return out;
+}
+
+struct phrased {
+  std::string pointer;
+  bool at_key = false;
+  std::string message;
+};
+
+// valijson's messages name constraints ("Failed to match regex specified by
+// 'pattern' constraint."); say instead what the value should look like,
+// with the schema's own description of it.
+phrased phrase(const std::string& pointer, const std::string& description, const json& instance,
+               const compiled_schema& schema) {
+  const json& root = schema.document();
+  const json::json_pointer where(pointer);
+  const json* value = instance.contains(where) ? &instance.at(where) : nullptr;
+  const json* sub = subschema_at(root, pointer);
+  const json* resolved = resolve_ref(root, sub);
+  // The form of a value is described where it is defined; its meaning beside the reference.
+  std::string form = string_at(resolved, "description");
+  if (form.empty()) form = string_at(sub, "description");
+
+  if (const auto key = stray_property(description); !key.empty()) {
+    std::string allowed;
+    if (const json* parent = resolve_ref(root, subschema_at(root, pointer)); parent != nullptr && parent->is_object()) {
+      if (const auto props = parent->find("properties"); props != parent->end() && props->is_object()) {
+        for (const auto& [name, unused] : props->items()) allowed += (allowed.empty() ? "" : ", ") + name;
+      }
+    }
+    return {pointer + "/" + escape_token(key), true,
+            "unknown key" + (allowed.empty() ? " (see " + schema.file_name() + ")" : " (allowed here: " + allowed + ")")};
+  }
+  if (description.starts_with("Failed to match regex")) {
+    return {pointer, false,
+            (value != nullptr ? shown(*value) + " is not valid" : std::string("not valid")) +
+                (form.empty() ? "" : ": " + form)};
+  }
+  if (description.starts_with("Failed to match against any enum values") && resolved != nullptr &&
+      resolved->contains("enum")) {
+    std::string options;
+    for (const auto& o : resolved->at("enum")) options += (options.empty() ? "" : ", ") + (o.is_string() ? o.get<std::string>() : o.dump());
+    return {pointer, false, (value != nullptr ? shown(*value) : std::string("the value")) + " is not one of: " + options};
+  }
+  if (description.starts_with("Failed to match expected value set by 'const'") && resolved != nullptr &&
+      resolved->contains("const")) {
+    return {pointer, false, "must be " + resolved->at("const").dump()};
+  }
+  if (description.starts_with("Value type not permitted") && resolved != nullptr && resolved->contains("type")) {
+    std::string m = "expected " + type_words(resolved->at("type"));
+    if (value != nullptr) m += ", found " + kind_of(*value);
+    if (resolved->contains("pattern") && !form.empty()) m += ": " + form;
+    return {pointer, false, m};
+  }
+  if (const auto key = missing_property(description); !key.empty()) {
+    return {pointer, false, "missing required key '" + key + "'"};
+  }
+  if (!quoted_name(description, member_failed_message).empty()) {
+    // Nothing deeper was reported: the object's keys broke its propertyNames.
+    const json* names = resolved != nullptr && resolved->is_object() && resolved->contains("propertyNames")
+                            ? resolve_ref(root, &resolved->at("propertyNames"))
+                            : nullptr;
+    const std::string pattern = string_at(names, "pattern");
+    if (!pattern.empty() && value != nullptr && value->is_object()) {
+      const std::regex re(pattern);
+      for (const auto& [key, unused] : value->items()) {
+        if (std::regex_search(key, re)) continue;
+        const std::string hint = string_at(names, "description");
+        return {pointer + "/" + escape_token(key), true,
+                "'" + key + "' is not a valid key here" + (hint.empty() ? "" : ": " + hint)};
+      }
+    }
+    return {pointer, false, "does not match " + schema.file_name()};
+  }
+  return {pointer, false, description};
+}
+
+}  // namespace
+
+compiled_schema::compiled_schema(std::string_view text, std::string file_name)
+    : document_(json::parse(text)), file_name_(std::move(file_name)) {
+  auto s = std::make_shared<valijson::Schema>();
+  valijson::adapters::NlohmannJsonAdapter adapter(document_);
+  valijson::SchemaParser parser;
+  parser.populateSchema(adapter, *s);
+  schema_ = std::move(s);
+}
+
+source_position position_of(const std::string& pointer, const std::map<std::string, source_position>& positions) {
   // A missing key has no position of its own: fall back to its nearest parent.
   std::string p = pointer;
   while (true) {
     const auto it = positions.find(p);
-    if (it != positions.end()) {
-      return source + ":" + std::to_string(it->second.line) + ":" + std::to_string(it->second.column);
-    }
-    if (p.empty()) return source;
+    if (it != positions.end()) return it->second;
+    if (p.empty()) return {};
     p = p.substr(0, p.rfind('/'));
   }
 }
 
-// Parsed once: the schema is embedded and cannot change while running.
-const valijson::Schema& compiled_schema() {
-  static const std::unique_ptr<valijson::Schema> schema = [] {
-    auto s = std::make_unique<valijson::Schema>();
-    const json doc = json::parse(config_schema_text());
-    valijson::adapters::NlohmannJsonAdapter adapter(doc);
-    valijson::SchemaParser parser;
-    parser.populateSchema(adapter, *s);
-    return s;
-  }();
-  return *schema;
+std::string location_text(const std::string& source, source_position position) {
+  if (position.line <= 0) return source;
+  return source + ":" + std::to_string(position.line) + ":" + std::to_string(position.column);
 }
 
-result<void> validate_against_schema(const located_json& doc, const std::string& source) {
+std::string pointer_to_dotted(const std::string& pointer) {
+  if (pointer.empty()) return "(top level)";
+  std::string out;
+  for (const auto& token : pointer_tokens(pointer)) out += (out.empty() ? "" : ".") + token;
+  return out;
+}
+
+std::vector<schema_violation> schema_violations(const located_json& doc, const compiled_schema& schema) {
   valijson::Validator validator(valijson::Validator::kStrongTypes);
   valijson::ValidationResults results;
   valijson::adapters::NlohmannJsonAdapter adapter(doc.value);
-  if (validator.validate(compiled_schema(), adapter, &results)) return {};
+  if (validator.validate(schema.schema(), adapter, &results)) return {};
 
   // valijson reports an error at every level above the real one
-  // ("failed to validate property 'delivery'"); keep only the deepest.
-  std::vector<std::pair<std::string, std::string>> errors;
-  for (const auto& e : results) errors.emplace_back(context_to_pointer(e.context), e.description);
-  std::vector<std::string> lines;
-  std::set<std::string> seen;
-  for (const auto& [pointer, description] : errors) {
+  // ("failed to validate property 'delivery'"); keep only the deepest. An
+  // unknown or missing key is reported at its object but is about the key,
+  // so it counts as one level deeper: it must not hide behind an error
+  // elsewhere in the same object.
+  struct reported {
+    std::string pointer;
+    std::string depth_pointer;
+    std::string description;
+  };
+  std::vector<reported> errors;
+  for (const auto& e : results) {
+    auto pointer = context_to_pointer(e.context);
+    // "Failed to validate against schema associated with property name 'x'"
+    // is about member x; valijson says nothing deeper when what failed was
+    // x's propertyNames (phrase() finds the key itself).
+    if (const auto member = quoted_name(e.description, member_failed_message); !member.empty()) {
+      pointer += "/" + escape_token(member);
+    }
+    std::string key = stray_property(e.description);
+    if (key.empty()) key = missing_property(e.description);
+    errors.push_back({pointer, key.empty() ? pointer : pointer + "/" + escape_token(key), e.description});
+  }
+  std::vector<schema_violation> out;
+  std::set<std::pair<std::string, std::string>> seen;
+  for (const auto& [pointer, depth_pointer, description] : errors) {
+    // A member's "failed to validate" yields to any error about that member itself.
+    const bool summary = !quoted_name(description, member_failed_message).empty();
     bool has_deeper = false;
     for (const auto& other : errors) {
-      if (other.first.size() > pointer.size() && other.first.rfind(pointer + "/", 0) == 0) has_deeper = true;
+      if (other.depth_pointer.size() > depth_pointer.size() &&
+          other.depth_pointer.rfind(depth_pointer + "/", 0) == 0) {
+        has_deeper = true;
+      }
+      if (summary && other.depth_pointer == depth_pointer &&
+          quoted_name(other.description, member_failed_message).empty()) {
+        has_deeper = true;
+      }
     }
     if (has_deeper) continue;
-    if (description.rfind("Failed to validate against", 0) == 0 && errors.size() > 1) continue;
-    std::string at = pointer;
-    std::string what = description;
-    if (const auto key = stray_property(description); !key.empty()) {
-      at = pointer + "/" + key;
-      what = "unknown key (allowed keys are listed in schemas/config.schema.json)";
+    if (description.rfind("Failed to validate against", 0) == 0 && errors.size() > 1 &&
+        quoted_name(description, member_failed_message).empty()) {
+      continue;
     }
-    const auto& where = at == pointer ? doc.positions : doc.key_positions;
-    std::string line = position_prefix(source, at, where) + ": " + pointer_to_dotted(at) + ": " + what;
-    if (seen.insert(line).second) lines.push_back(std::move(line));
+    auto p = phrase(pointer, description, doc.value, schema);
+    if (!seen.insert({p.pointer, p.message}).second) continue;
+    const auto position = position_of(p.pointer, p.at_key ? doc.key_positions : doc.positions);
+    out.push_back({std::move(p.pointer), position, std::move(p.message)});
   }
+  if (out.empty()) out.push_back({"", {}, "does not match " + schema.file_name()});
+  std::stable_sort(out.begin(), out.end(), [](const schema_violation& a, const schema_violation& b) {
+    return std::pair(a.position.line, a.position.column) < std::pair(b.position.line, b.position.column);
+  });
+  return out;
+}
+
+// ---------------------------------------------------------------- the config
+
+namespace {
+
+std::string position_prefix(const std::string& source, const std::string& pointer,
+                            const std::map<std::string, source_position>& positions) {
+  return location_text(source, position_of(pointer, positions));
+}
+
+// Parsed once: the schema is embedded and cannot change while running.
+const compiled_schema& config_schema() {
+  static const compiled_schema schema(config_schema_text(), "schemas/config.schema.json");
+  return schema;
+}
+
+result<void> validate_against_schema(const located_json& doc, const std::string& source) {
+  const auto violations = schema_violations(doc, config_schema());
+  if (violations.empty()) return {};
   std::string message;
-  for (const auto& l : lines) message += (message.empty() ? "" : "\n") + l;
-  if (message.empty()) message = source + ": does not match the configuration schema";
+  for (const auto& v : violations) {
+    message += (message.empty() ? "" : "\n") + location_text(source, v.position) + ": " + pointer_to_dotted(v.pointer) +
+               ": " + v.message;
+  }
   return fail("config_invalid", message);
 }
 
@@ -163,6 +433,23 @@ result<void> check_ranges(const config& c, const std::string& source, const loca
   return {};
 }
 
+// UTM values are templates like message texts; a broken one would fail
+// every message of every scenario at send time.
+result<void> check_utm_templates(const config& c, const std::string& source, const located_json& doc) {
+  const std::pair<const char*, const std::string*> values[] = {{"source", &c.automation.utm.source},
+                                                               {"medium", &c.automation.utm.medium},
+                                                               {"campaign", &c.automation.utm.campaign},
+                                                               {"content", &c.automation.utm.content}};
+  for (const auto& [key, value] : values) {
+    if (auto ok = automation::check_template(*value); !ok) {
+      const std::string pointer = std::string("/automation/utm/") + key;
+      return fail("config_invalid", position_prefix(source, pointer, doc.positions) + ": automation.utm." + key +
+                                        ": " + ok.error().message);
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
@@ -180,8 +467,11 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
   return std::nullopt;
 }
 
-result<config> parse_config(std::string_view text, const std::string& source_name,
-                            const std::filesystem::path& base_dir) {
+namespace {
+
+// Everything but the scenario files.
+result<config> parse_config_base(std::string_view text, const std::string& source_name,
+                                 const std::filesystem::path& base_dir) {
   auto doc = parse_yaml_located(text, source_name);
   if (!doc) return fail("config_invalid", doc.error().message);
   if (doc->value.is_null()) doc->value = json::object();  // an empty file is an empty config
@@ -305,24 +595,70 @@ result<config> parse_config(std::string_view text, const std::string& source_nam
   c.automation.utm.campaign = value_at<std::string>(utm, "campaign", c.automation.utm.campaign);
   c.automation.utm.content = value_at<std::string>(utm, "content", c.automation.utm.content);
   // Scenario files are read and checked after the rest (they refer to
-  // consent categories and event types): see load_scenarios in scenario_files.cpp.
-  c.automation.scenarios = std::make_shared<const automation::scenario_set>();
+  // consent categories and event types): see load_scenarios below.
+  c.automation.scenarios = std::make_shared<const automation::scenario_set>(automation::scenario_set{{}, c.automation.utm});
 
   const json& logging = section(root, "logging");
   c.logging.format = value_at<std::string>(logging, "format", "auto");
   c.logging.level = value_at<std::string>(logging, "level", "info");
 
   if (auto ok = check_ranges(c, source_name, *doc); !ok) return tl::unexpected(ok.error());
+  if (auto ok = check_utm_templates(c, source_name, *doc); !ok) return tl::unexpected(ok.error());
   return c;
 }
 
-result<config> load_config(const std::filesystem::path& file) {
+// The scenario files are read last: they refer to the consent categories
+// and the event types configured above. All their errors are reported at
+// once, each as FILE:LINE:COL: path: message.
+result<void> load_scenarios(config& c) {
+  auto set = std::make_shared<automation::scenario_set>();
+  set->utm = c.automation.utm;
+  if (!c.automation.scenario_files.empty()) {
+    auto loaded = load_scenario_files(c.automation.scenario_files, scenario_environment_for(c));
+    std::string errors;
+    for (const auto& f : loaded.findings) {
+      if (f.is_error()) {
+        errors += (errors.empty() ? "" : "\n") + f.to_string();
+      } else {
+        c.automation.warnings.push_back(f.to_string());
+      }
+    }
+    if (!loaded.ok()) return fail("config_invalid", errors);
+    set->scenarios = std::move(loaded.scenarios);
+  }
+  c.automation.scenarios = std::move(set);
+  return {};
+}
+
+result<std::pair<std::string, std::filesystem::path>> read_config_file(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
   if (!in) return fail("config_unreadable", file.string() + ": cannot be read", "config");
   std::ostringstream text;
   text << in.rdbuf();
   const auto base = file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
-  return parse_config(text.str(), file.string(), base);
+  return std::pair(text.str(), base);
+}
+
+}  // namespace
+
+result<config> parse_config(std::string_view text, const std::string& source_name,
+                            const std::filesystem::path& base_dir) {
+  auto c = parse_config_base(text, source_name, base_dir);
+  if (!c) return c;
+  if (auto ok = load_scenarios(*c); !ok) return tl::unexpected(ok.error());
+  return c;
+}
+
+result<config> load_config(const std::filesystem::path& file) {
+  const auto read = read_config_file(file);
+  if (!read) return tl::unexpected(read.error());
+  return parse_config(read->first, file.string(), read->second);
+}
+
+result<config> load_config_without_scenarios(const std::filesystem::path& file) {
+  const auto read = read_config_file(file);
+  if (!read) return tl::unexpected(read.error());
+  return parse_config_base(read->first, file.string(), read->second);
 }
 
 }  // namespace webpushd::app
