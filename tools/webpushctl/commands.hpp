@@ -34,5 +34,7 @@ void add_bench_deliver_command(CLI::App& app);
 void add_outbox_commands(CLI::App& app);
 /// @brief `consent verify|show`: the consent ledger, offline.
 void add_consent_commands(CLI::App& app);
+/// @brief `scenarios check`: lint automation scenario files.
+void add_scenarios_commands(CLI::App& app);
 
 }  // namespace webpushctl

@@ -4,13 +4,15 @@
 #include "commands.hpp"
 
 int main(int argc, char** argv) {
-  CLI::App app{"webpushctl - operate webpushd: keys, one-off sends, the outbox, benchmarks"};
+  CLI::App app{"webpushctl - operate webpushd: keys, one-off sends, the outbox, scenario checks, benchmarks"};
   app.require_subcommand(1);
   app.footer(
       "Exit codes: 0 ok/accepted, 1 usage or input error, 2 rejected permanently,\n"
-      "3 subscription gone (404/410), 4 temporary failure after retries.\n"
+      "3 subscription gone (404/410), 4 temporary failure after retries;\n"
+      "'scenarios check': 1 errors found, 2 a file could not be read.\n"
       "Run 'webpushctl COMMAND --help' for a command's options.");
   webpushctl::add_config_commands(app);
+  webpushctl::add_scenarios_commands(app);
   webpushctl::add_vapid_commands(app);
   webpushctl::add_send_command(app);
   webpushctl::add_delivery_commands(app);
