@@ -388,10 +388,11 @@ class checker {
     s.trigger.audience.interested_within =
         duration(audience, "interested_within", std::chrono::milliseconds{0}, at + "/trigger/audience");
     if (trigger_fields && s.trigger.audience.interested_within.count() > 0 &&
-        trigger_fields->lookup("product.id") == field_catalog::presence::never) {
+        trigger_fields->lookup("properties.product_id") == field_catalog::presence::never) {
+      // The engine finds the audience by the event's product_id property.
       error(at + "/trigger/audience/interested_within",
             "the audience is people who viewed or carted the event's product, but a " + s.trigger.event +
-                " event has no product.id");
+                " event has no product_id");
     }
     std::set<std::string> trigger_implied;
     add_implied(s.trigger.when, trigger_implied);

@@ -22,6 +22,7 @@ scenario_environment environment() {
     "type": "object", "required": ["sku"],
     "properties": {"sku": {"type": "string"}, "note": {"type": "string"}, "extra": {"type": "object"}}
   })");
+  env.event_types["restocked"] = json::parse(R"({"type": "object", "properties": {"product_id": {"type": "string"}}})");
   return env;
 }
 
@@ -220,12 +221,14 @@ TEST_CASE("names, order and categories") {
   }
   SUBCASE("an audience needs a product event") {
     const auto p = check(document({{"trigger", {{"event", "cart_updated"}, {"audience", {{"interested_within", "30d"}}}}}}));
-    expect_error(p, "/scenarios/0/trigger/audience/interested_within", "has no product.id");
+    expect_error(p, "/scenarios/0/trigger/audience/interested_within", "has no product_id");
     const auto ok = check(document({{"category", "recommendations"},
                                     {"trigger", {{"event", "product_back_in_stock"},
                                                  {"audience", {{"interested_within", "30d"}}}}}}));
     expect_clean(ok);
     CHECK(ok.scenarios[0].trigger.audience.interested_within == 30 * 24h);
+    // A custom type with a product_id property works too.
+    expect_clean(check(document({{"trigger", {{"event", "restocked"}, {"audience", {{"interested_within", "1d"}}}}}})));
   }
 }
 
