@@ -84,7 +84,7 @@ class field_catalog {
   enum class presence { never, maybe, always };
 
   field_catalog(std::string event_type, std::map<std::string, bool> fields, bool with_step)
-      : event_type_(std::move(event_type)), fields_(std::move(fields)) {
+      : event_type_(std::move(event_type)), fields_(std::move(fields)), with_step_(with_step) {
     if (!with_step) {
       // Trigger and exit conditions are evaluated before any step exists.
       std::erase_if(fields_, [](const auto& f) { return is_step_field(f.first); });
@@ -97,6 +97,7 @@ class field_catalog {
   }
 
   const std::string& event_type() const { return event_type_; }
+  bool with_step() const { return with_step_; }
 
   presence lookup(const std::string& path) const {
     if (const auto it = fields_.find(path); it != fields_.end()) {
@@ -143,6 +144,7 @@ class field_catalog {
  private:
   std::string event_type_;
   std::map<std::string, bool> fields_;
+  bool with_step_ = true;
   std::set<std::string> roots_;
 };
 
@@ -265,6 +267,13 @@ class checker {
       }
       if (fields && fields->lookup(c->path) == field_catalog::presence::never) {
         error(here, "condition '" + c->text + "': " + never_message(*fields, c->path));
+      } else if (fields && !fields->with_step() &&
+                 (c->path == "subscriber.locale" || c->path == "subscriber.timezone")) {
+        // Before a step runs, the engine does not know which device will
+        // receive it: it evaluates with the shop's defaults.
+        warning(here, "condition '" + c->text + "': " + c->path +
+                          " is the shop's default when a trigger or exit is checked (the recipient is known only "
+                          "in a step): put this condition on the steps");
       }
       out.push_back(std::move(*c));
     }

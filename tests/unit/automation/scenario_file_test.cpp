@@ -254,6 +254,11 @@ TEST_CASE("conditions are parsed, and checked against the event that is evaluate
     const auto p = check(document({{"trigger", {{"event", "cart_updated"}, {"when", {"journey.step == 1"}}}}}));
     expect_error(p, "/scenarios/0/trigger/when/0", "known only in a step");
   }
+  SUBCASE("the recipient's locale is not known to a trigger yet") {
+    const auto p = check(document({{"trigger", {{"event", "cart_updated"}, {"when", {"subscriber.locale == \"pl\""}}}}}));
+    expect_warning(p, "/scenarios/0/trigger/when/0", "put this condition on the steps");
+    expect_clean(check(document(json::object(), one_step({{"title", "x"}}, {{"when", {"subscriber.locale == \"pl\""}}}))));
+  }
   SUBCASE("step fields are fine in a step") {
     expect_clean(check(document(json::object(), one_step({{"title", "Step {{journey.step}}: {{step.name}}"}},
                                                         {{"when", {"journey.step == 1"}}}))));
