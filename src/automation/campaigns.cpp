@@ -747,8 +747,7 @@ struct campaign_runner::impl {
   };
 
   // One chunk of one campaign; updates `row` (the caller saves it).
-  result<chunk_result> fan_out(storage::campaign_store& store, storage::outbox_store& outbox,
-                               storage::campaign_row& row, const campaign_spec& spec, time_point now,
+  result<chunk_result> fan_out(storage::campaign_store& store, storage::campaign_row& row, const campaign_spec& spec, time_point now,
                                std::size_t limit) const {
     auto recipients = store.recipients(row.category, row.cursor, limit);
     if (!recipients) return tl::unexpected(std::move(recipients.error()));
@@ -758,10 +757,10 @@ struct campaign_runner::impl {
     std::unordered_map<std::string, payload_template> renderings;
     std::unordered_map<std::string, time_point> moments;  // local_time: by zone
     auto reasons = read_reasons(row.skipped_reasons);
-    const std::string source = storage::campaign_source(row.id);
-    const std::int32_t ttl = static_cast<std::int32_t>(spec.ttl.count());
+    const storage::campaign_message_batch batch{row.id, row.category, static_cast<std::int32_t>(spec.ttl.count()),
+                                                spec.urgency};
 
-    std::vector<storage::new_outbox_message> messages;
+    std::vector<storage::campaign_message> messages;
     messages.reserve(recipients->size());
     std::string key;
     for (const auto& r : *recipients) {
@@ -794,7 +793,7 @@ struct campaign_runner::impl {
         continue;
       }
 
-      storage::new_outbox_message m;
+      storage::campaign_message m;
       if (spec.local_time) {
         auto moment = moments.find(zone);
         if (moment == moments.end()) {
@@ -808,19 +807,11 @@ struct campaign_runner::impl {
       }
       m.subscription_id = r.subscription_id;
       m.delivery_id = tracking::delivery_signer::new_delivery_id();
-      const std::string payload = fill(t, m.delivery_id, signer.sign(m.delivery_id), options.public_url);
-      m.payload.assign(payload.begin(), payload.end());
-      m.ttl_seconds = ttl;
-      m.urgency = spec.urgency;
-      m.source = source;
-      m.category = row.category;
+      m.payload = fill(t, m.delivery_id, signer.sign(m.delivery_id), options.public_url);
       messages.push_back(std::move(m));
     }
     row.cursor = recipients->back().subscription_id;
-    if (!messages.empty()) {
-      auto ids = outbox.enqueue(messages, now);
-      if (!ids) return tl::unexpected(std::move(ids.error()));
-    }
+    if (auto r = store.enqueue_messages(batch, messages, now); !r) return tl::unexpected(std::move(r.error()));
     row.enqueued += static_cast<std::int64_t>(messages.size());
     json reasons_json = json::object();
     for (const auto& [k, v] : reasons) reasons_json[k] = v;
@@ -839,7 +830,6 @@ campaign_runner::campaign_runner(campaign_options options, const tracking::deliv
 
 result<campaign_tick> campaign_runner::run_due(storage::database& db, time_point now, std::size_t max_messages) {
   auto store = storage::make_sqlite_campaign_store(db);
-  auto outbox = storage::make_sqlite_outbox_store(db);
   auto due = store->due(now, due_batch);
   if (!due) return tl::unexpected(std::move(due.error()));
   campaign_tick tick;
@@ -865,7 +855,7 @@ result<campaign_tick> campaign_runner::run_due(storage::database& db, time_point
       row.state = storage::campaign_state::running;
       row.started_at = now;
     }
-    auto chunk = impl_->fan_out(*store, *outbox, row, *spec, now, budget);
+    auto chunk = impl_->fan_out(*store, row, *spec, now, budget);
     if (!chunk) return tl::unexpected(std::move(chunk.error()));
     tick.enqueued += chunk->enqueued;
     tick.examined += chunk->examined;

@@ -1,5 +1,7 @@
 #include "webpushd/storage/campaign_store.hpp"
 
+#include <algorithm>
+
 #include "statement.hpp"
 #include "webpushd/storage/database.hpp"
 
@@ -174,6 +176,45 @@ class sqlite_campaign_store final : public campaign_store {
     return out;
   }
 
+  result<void> enqueue_messages(const campaign_message_batch& batch, const std::vector<campaign_message>& messages,
+                                time_point now) override {
+    if (batch.ttl_seconds < 0) return fail("invalid_ttl", "ttl_seconds is negative", "ttl_seconds");
+    if (batch.urgency != "very-low" && batch.urgency != "low" && batch.urgency != "normal" &&
+        batch.urgency != "high") {
+      return fail("invalid_urgency", "urgency must be very-low, low, normal or high", "urgency");
+    }
+    if (messages.empty()) return {};
+    if (!insert_) {
+      auto st = prepare(R"sql(
+          INSERT INTO outbox (subscription_id, payload, ttl_seconds, urgency, topic, source, state, attempts,
+                              created_at, next_attempt_at, expires_at, category, journey_id, delivery_id)
+          VALUES (?1, ?2, ?3, ?4, NULL, ?5, 'queued', 0, ?6, ?7, ?8, ?9, NULL, ?10))sql");
+      if (!st) return tl::unexpected(std::move(st.error()));
+      insert_.emplace(std::move(*st));
+    }
+    const std::string source = campaign_source(batch.campaign_id);
+    const std::int64_t now_ms = unix_millis(now);
+    const std::int64_t ttl_ms = std::int64_t{batch.ttl_seconds} * 1000;
+    auto& st = *insert_;
+    for (const auto& m : messages) {
+      const std::int64_t first_attempt_ms = m.not_before ? unix_millis(*m.not_before) : now_ms;
+      st.reset();
+      st.bind_int(1, m.subscription_id)
+          .bind_blob(2, as_bytes(m.payload))
+          .bind_int(3, std::int64_t{batch.ttl_seconds})
+          .bind_text(4, batch.urgency)
+          .bind_text(5, source)
+          .bind_int(6, now_ms)
+          .bind_int(7, first_attempt_ms)
+          .bind_int(8, std::max(now_ms, first_attempt_ms) + ttl_ms)
+          .bind_text_or_null(9, batch.category)
+          .bind_text_or_null(10, m.delivery_id);
+      if (auto r = st.run(); !r) return r;
+    }
+    st.reset();
+    return {};
+  }
+
   result<void> save_progress(const campaign_row& c) override {
     auto st = prepare(R"sql(
         UPDATE campaigns SET state = ?2, cursor = ?3, targeted = ?4, enqueued = ?5, skipped = ?6,
@@ -254,6 +295,7 @@ class sqlite_campaign_store final : public campaign_store {
 
   database& db_;
   std::optional<detail::statement> recipients_;
+  std::optional<detail::statement> insert_;
 };
 
 }  // namespace

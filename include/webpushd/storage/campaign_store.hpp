@@ -76,6 +76,22 @@ struct campaign_recipient {
   bool linked = false;   ///< linked to a shop customer
 };
 
+/// @brief What every message of one fan-out chunk shares.
+struct campaign_message_batch {
+  std::string campaign_id;   ///< source becomes "campaign:<id>"
+  std::string category;      ///< the consent category they are sent under
+  std::int32_t ttl_seconds = 86400;
+  std::string urgency = "normal";
+};
+
+/// @brief One subscriber's message of a fan-out chunk.
+struct campaign_message {
+  std::int64_t subscription_id = 0;
+  std::string payload;                   ///< plaintext JSON
+  std::optional<time_point> not_before;  ///< local time: that subscriber's moment; none: now
+  std::string delivery_id;
+};
+
 /// @brief What a cancellation did.
 struct campaign_cancel_outcome {
   campaign_state state_before = campaign_state::scheduled;
@@ -106,6 +122,16 @@ class campaign_store {
   /// is prepared once per store and reused).
   virtual result<std::vector<campaign_recipient>> recipients(std::string_view category, std::int64_t after,
                                                              std::size_t limit) = 0;
+  /// @brief Writes a chunk's outbox messages exactly as
+  /// outbox_store::enqueue would store them (state queued, next_attempt_at =
+  /// not_before or now, expires_at = max(now, not_before) + ttl), with one
+  /// prepared INSERT reused for every row and none of enqueue's per-message
+  /// checks: the caller read these subscriptions as active and granting the
+  /// category in the same transaction. (enqueue's INSERT … RETURNING makes
+  /// SQLite keep a statement journal for every row, which cost four fifths
+  /// of a fan-out's time.) Errors: `invalid_ttl`, `invalid_urgency`, `storage_*`.
+  virtual result<void> enqueue_messages(const campaign_message_batch& batch,
+                                        const std::vector<campaign_message>& messages, time_point now) = 0;
   /// @brief Writes state, cursor, counters, skipped_reasons, started_at,
   /// finished_at and end_reason of `c` (by id).
   virtual result<void> save_progress(const campaign_row& c) = 0;

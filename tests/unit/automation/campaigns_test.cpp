@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <functional>
 #include <future>
 #include <map>
@@ -22,6 +23,7 @@
 #include "webpushd/automation/campaigns.hpp"
 #include "webpushd/automation/message.hpp"
 #include "webpushd/ingest/events.hpp"
+#include "webpushd/storage/outbox_store.hpp"
 #include "webpushd/storage/subscriber_store.hpp"
 #include "webpushd/storage/write_queue.hpp"
 #include "webpushd/tracking/beacons.hpp"
@@ -306,10 +308,23 @@ TEST_CASE("a campaign fans out in chunks with exact counts, each message signed 
                                      "https://push.shop.test/v1/deliveries/" + did + "/events"},
                                     ""));
 
+  // The dispatcher's claim takes them like any other message (consent
+  // checked again at send time).
+  auto outbox = storage::make_sqlite_outbox_store(w.reader);
+  auto claimed = outbox->claim_due(w.clock.now(), 1000);
+  REQUIRE(claimed.has_value());
+  CHECK(claimed->size() == 260);
+  for (const auto& m : *claimed) {
+    CHECK(m.category == "promotions");
+    CHECK(m.urgency == "normal");
+    CHECK(m.expires_at - m.created_at == 24h);
+    CHECK(std::string(m.payload.begin(), m.payload.end()) == msgs.at(m.subscription_id).payload);
+  }
+
   const auto j = to_json(w.get(id), true);
   CHECK(j["state"] == "completed");
   CHECK(j["targeted"] == 260);
-  CHECK(j["messages"]["queued"] == 260);
+  CHECK(j["messages"]["sending"] == 260);
   CHECK(j["messages"]["sent"] == 0);
   CHECK(j["created_by"] == "shop");
   CHECK(j["message"]["locales"]["pl"]["title"] == "Wiosenna wyprzedaż w {{shop.name}}");
@@ -610,6 +625,62 @@ TEST_CASE("campaigns are listed newest first") {
   CHECK(j["name"] == "c2");
   CHECK_FALSE(j.contains("messages"));
   CHECK_FALSE(j.contains("message"));
+}
+
+}  // namespace
+}  // namespace webpushd::automation
+
+namespace webpushd::automation {
+namespace {
+
+// A measurement, not a check: skipped unless asked for with
+//   WEBPUSHD_CAMPAIGN_BENCH=100000 test_automation -tc='campaign fan-out speed' --no-skip
+// (best in a Release build). Seeds the subscribers with SQL, then runs the
+// fan-out in chunks as the scheduler does and prints messages per second.
+TEST_CASE("campaign fan-out speed" * doctest::skip()) {
+  const char* env = std::getenv("WEBPUSHD_CAMPAIGN_BENCH");
+  const std::int64_t n = env != nullptr ? std::stoll(env) : 100'000;
+  const std::size_t chunk = std::getenv("WEBPUSHD_CAMPAIGN_CHUNK") != nullptr
+                                ? std::stoul(std::getenv("WEBPUSHD_CAMPAIGN_CHUNK"))
+                                : 5000;
+  temp_dir dir;
+  {
+    auto seed = open_ok(dir.db_file());
+    REQUIRE(seed.exec("BEGIN"));
+    REQUIRE(seed.exec(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < " + std::to_string(n) +
+        ") INSERT INTO subscriptions (endpoint, p256dh, auth, state, created_at, updated_at, public_id, locale, "
+        "timezone, customer_id) SELECT 'https://push.example/bench/' || i, '" +
+        std::string(p256dh) + "', '" + std::string(auth) +
+        "', 'active', 0, 0, 'sub_bench' || i, CASE i % 3 WHEN 0 THEN 'pl-PL' WHEN 1 THEN 'en' ELSE 'de' END, "
+        "CASE i % 4 WHEN 0 THEN 'Europe/Warsaw' WHEN 1 THEN 'America/New_York' WHEN 2 THEN 'Asia/Tokyo' ELSE NULL "
+        "END, CASE i % 5 WHEN 0 THEN 'c' || i ELSE NULL END FROM n"));
+    REQUIRE(seed.exec("INSERT INTO subscription_categories SELECT id, 'promotions', 0 FROM subscriptions"));
+    REQUIRE(seed.exec("COMMIT"));
+  }
+  for (const bool local : {false, true}) {
+    world w(dir.db_file());
+    auto body = basic_campaign();
+    if (local) {
+      body["send_at"] = "2026-03-21T09:00:00";
+      body["local_time"] = true;
+      w.clock.set(at("2026-03-21T00:00:00Z"));
+    }
+    const auto id = w.create_ok(body);
+    const auto start = std::chrono::steady_clock::now();
+    std::size_t calls = 0;
+    while (true) {
+      ++calls;
+      if (!w.run(chunk).more) break;
+    }
+    const auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const auto v = w.get(id);
+    CHECK(v.row.state == campaign_state::completed);
+    CHECK(v.row.enqueued == n);
+    MESSAGE(std::string(local ? "local time: " : "at once: ") << n << " messages in " << secs << " s, " << calls << " chunks of "
+                                                   << chunk << ": " << static_cast<std::int64_t>(n / secs)
+                                                   << " messages/s");
+  }
 }
 
 }  // namespace
