@@ -15,6 +15,7 @@
 #include "schema_validation.hpp"
 #include "webpushd/app/scenario_files.hpp"
 #include "webpushd/automation/message.hpp"
+#include "webpushd/ingest/events.hpp"
 #include "yaml_to_json.hpp"
 
 namespace webpushd::app {
@@ -579,6 +580,13 @@ result<config> parse_config_base(std::string_view text, const std::string& sourc
   c.events.unknown_retention = duration_at(events, "unknown_retention", std::chrono::hours{24 * 30});
   if (events.contains("custom_types")) {
     for (const auto& [name, schema] : events.at("custom_types").items()) c.events.custom_types[name] = schema;
+  }
+  // A custom type that shadows a built-in one or whose schema does not
+  // compile is caught here, so `config check` and a reload see it too.
+  if (auto ok = ingest::check_custom_types(c.events.custom_types); !ok) {
+    const auto name = ok.error().field.substr(ok.error().field.rfind('.') + 1);
+    return fail("config_invalid", position_prefix(source_name, "/events/custom_types/" + name, doc->key_positions) +
+                                      ": " + ok.error().message);
   }
 
   const json& automation = section(root, "automation");

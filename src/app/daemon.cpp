@@ -13,6 +13,8 @@
 #include "webpushd/api/router.hpp"
 #include "webpushd/api/static_assets.hpp"
 #include "webpushd/api/subscriber_routes.hpp"
+#include "webpushd/api/campaign_routes.hpp"
+#include "webpushd/automation/campaigns.hpp"
 #include "webpushd/automation/engine.hpp"
 #include "webpushd/automation/scheduler.hpp"
 #include "webpushd/consent/subscriber_service.hpp"
@@ -65,6 +67,8 @@ struct daemon::impl {
   // scheduler fires due steps (its own thread and read connection).
   std::unique_ptr<automation::engine> engine;
   std::unique_ptr<automation::scheduler> scheduler;
+  std::unique_ptr<automation::campaign_service> campaigns;
+  std::unique_ptr<automation::campaign_runner> campaign_runner;  // made in start(): needs the real port
   // api: declared last so the server goes first when impl is destroyed.
   std::optional<storage::database> health_db;  // its own connection: database is one-thread
   std::mutex health_mutex;
@@ -84,6 +88,19 @@ delivery::endpoint_rules rules_from(const endpoints_config& e) {
   rules.allow_http = e.allow_http;
   rules.allow_private_addresses = e.allow_private_addresses;
   return rules;
+}
+
+automation::campaign_options campaign_options_of(const config& cfg, std::string public_url) {
+  automation::campaign_options o;
+  for (const auto& c : cfg.consent.categories) o.categories.push_back(c.name);
+  o.default_locale = cfg.consent.default_locale;
+  o.default_timezone = cfg.consent.default_timezone;
+  o.shop = {cfg.automation.shop_name, cfg.automation.shop_url};
+  o.public_url = std::move(public_url);
+  o.utm.enabled = cfg.automation.utm.enabled;
+  o.utm.source = cfg.automation.utm.source;
+  o.utm.medium = cfg.automation.utm.medium;
+  return o;
 }
 
 // The base of report URLs in pushes: configured, else where we listen.
@@ -184,6 +201,14 @@ result<std::unique_ptr<daemon>> daemon::create(const config& cfg, const clock& c
   s.events->set_stored_hook([engine = s.engine.get()](storage::database& conn,
                                                       const std::vector<storage::stored_event>& stored,
                                                       time_point now) { return engine->on_events(conn, stored, now); });
+  consent::lifecycle_hooks hooks;
+  hooks.on_subscribed = [engine = s.engine.get()](storage::database& conn, const storage::subscriber_record& r,
+                                                  time_point now) { return engine->on_subscribed(conn, r, now); };
+  hooks.on_customer_linked = [engine = s.engine.get()](storage::database& conn, const storage::subscriber_record& r,
+                                                       time_point now) {
+    return engine->on_customer_linked(conn, r, now);
+  };
+  s.subscribers->set_lifecycle_hooks(std::move(hooks));
   auto scheduler_db = storage::database::open(db_path);
   if (!scheduler_db) return tl::unexpected(scheduler_db.error());
   automation::scheduler_options so_sched;
@@ -191,6 +216,11 @@ result<std::unique_ptr<daemon>> daemon::create(const config& cfg, const clock& c
   so_sched.unknown_event_retention = cfg.events.unknown_retention;
   s.scheduler = std::make_unique<automation::scheduler>(*s.engine, *s.writer, std::move(*scheduler_db), clk, so_sched,
                                                         [dispatcher = s.dispatcher.get()] { dispatcher->notify(); });
+  auto campaigns_db = storage::database::open(db_path);
+  if (!campaigns_db) return tl::unexpected(campaigns_db.error());
+  s.campaigns = std::make_unique<automation::campaign_service>(campaign_options_of(cfg, eo.public_url), *s.writer,
+                                                               std::move(*campaigns_db), clk);
+  s.campaigns->set_on_created([scheduler = s.scheduler.get()] { scheduler->notify(); });
   for (const auto& warning : cfg.automation.warnings) spdlog::warn("scenarios: {}", warning);
   spdlog::info("automation: {} scenario(s) loaded", cfg.automation.scenarios->scenarios.size());
 
@@ -211,6 +241,7 @@ result<std::unique_ptr<daemon>> daemon::create(const config& cfg, const clock& c
   api::add_gdpr_routes(*s.router, *s.subscribers);
   api::add_delivery_event_routes(*s.router, *s.beacons);
   api::add_event_routes(*s.router, *s.events);
+  api::add_campaign_routes(*s.router, *s.campaigns);
   api::web_assets().install(*s.router);
   api::server_options http;
   http.host = cfg.server.listen_host;
@@ -230,18 +261,20 @@ result<void> daemon::start() {
   auto started = impl_->dispatcher->start();
   if (!started) return started;
   spdlog::info("delivering from the outbox");
-  impl_->scheduler->start();
   auto port = impl_->server->start();
   if (!port) return tl::unexpected(port.error());
+  // Port 0 in the config: only now is the real one known.
+  auto listening = impl_->cfg.server;
+  listening.listen_port = *port;
+  impl_->engine->set_public_url(public_url_of(listening));
+  // The fan-out signs report URLs: made once the listener's port is known.
+  impl_->campaign_runner = std::make_unique<automation::campaign_runner>(
+      campaign_options_of(impl_->cfg, public_url_of(listening)), *impl_->delivery_signer);
+  impl_->scheduler->set_campaigns(impl_->campaign_runner.get());
+  impl_->scheduler->start();
   const auto& host = impl_->cfg.server.listen_host;
   const bool v6 = host.find(':') != std::string::npos;
   spdlog::info("listening on http://{}{}{}:{}", v6 ? "[" : "", host, v6 ? "]" : "", *port);
-  if (impl_->cfg.server.public_url.empty()) {
-    // Port 0 in the config: only now is the real one known.
-    auto server = impl_->cfg.server;
-    server.listen_port = *port;
-    impl_->engine->set_public_url(public_url_of(server));
-  }
   return {};
 }
 

@@ -19,6 +19,7 @@ struct scheduler::impl {
   const clock& clk;
   scheduler_options options;
   std::function<void()> on_enqueued;
+  campaign_runner* campaigns = nullptr;
 
   std::mutex mutex;
   std::condition_variable wake;
@@ -42,8 +43,13 @@ struct scheduler::impl {
     return future.get();
   }
 
-  // Fires due steps until none is due; returns the time to sleep until.
+  // Fires due steps and campaign chunks until nothing is due; returns the
+  // time to sleep until (nullopt: the longest sleep).
   std::optional<time_point> fire_until_idle() {
+    // After a pass that did not fill its batch, one more look tells when the
+    // next thing is due; if something is due again already (a journey that
+    // just came due), that is left for the next wake-up rather than looping.
+    bool settled = false;
     while (true) {
       {
         std::lock_guard lock(mutex);
@@ -54,19 +60,51 @@ struct scheduler::impl {
         spdlog::warn("scheduler: cannot read due journeys: {}", next.error().message);
         return std::nullopt;
       }
-      const auto now = clk.now();
-      if (!*next || **next > now) return *next;
-      const auto batch = options.batch;
-      auto fired = run_in_writer<fire_report>(
-          [this, now, batch](storage::database& db) { return eng.fire_due(db, now, batch); });
-      if (!fired) {
-        // storage_busy (the writer's queue is full) or a failing disk: the
-        // timers are still in the table; try again after a sleep.
-        spdlog::warn("scheduler: firing due journeys failed ({}): {}", fired.error().code, fired.error().message);
-        return std::nullopt;
+      std::optional<time_point> next_campaign;
+      if (campaigns != nullptr) {
+        auto c = campaigns->next_due(reader);
+        if (!c) {
+          spdlog::warn("scheduler: cannot read due campaigns: {}", c.error().message);
+        } else {
+          next_campaign = *c;
+        }
       }
-      if (fired->enqueued > 0 && on_enqueued) on_enqueued();
-      if (fired->journeys < batch) return std::nullopt;  // re-read next_due after a short sleep at most
+      const auto now = clk.now();
+      const bool journeys_due = *next && **next <= now;
+      const bool campaign_due = next_campaign && *next_campaign <= now;
+      if (settled && (journeys_due || campaign_due)) return std::nullopt;
+      if (!journeys_due && !campaign_due) {
+        if (!*next) return next_campaign;
+        if (!next_campaign) return *next;
+        return std::min(**next, *next_campaign);
+      }
+      bool more = false;
+      if (journeys_due) {
+        const auto batch = options.batch;
+        auto fired = run_in_writer<fire_report>(
+            [this, now, batch](storage::database& db) { return eng.fire_due(db, now, batch); });
+        if (!fired) {
+          // storage_busy (the writer's queue is full) or a failing disk: the
+          // timers are still in the table; try again after a sleep.
+          spdlog::warn("scheduler: firing due journeys failed ({}): {}", fired.error().code, fired.error().message);
+          return std::nullopt;
+        }
+        if (fired->enqueued > 0 && on_enqueued) on_enqueued();
+        more = fired->journeys == batch;
+      }
+      if (campaign_due) {
+        const auto chunk = options.campaign_chunk;
+        auto tick = run_in_writer<campaign_tick>(
+            [this, now, chunk](storage::database& db) { return campaigns->run_due(db, now, chunk); });
+        if (!tick) {
+          spdlog::warn("scheduler: campaign fan-out failed ({}): {}", tick.error().code, tick.error().message);
+          return std::nullopt;
+        }
+        if (tick->enqueued > 0 && on_enqueued) on_enqueued();
+        if (tick->completed > 0) spdlog::info("scheduler: {} campaign(s) completed their fan-out", tick->completed);
+        more = more || tick->more;
+      }
+      settled = !more;
     }
   }
 
@@ -109,6 +147,8 @@ scheduler::scheduler(engine& eng, storage::write_queue& writer, storage::databas
     : impl_(std::make_unique<impl>(eng, writer, std::move(reader), clk, options, std::move(on_enqueued))) {}
 
 scheduler::~scheduler() { stop(); }
+
+void scheduler::set_campaigns(campaign_runner* runner) { impl_->campaigns = runner; }
 
 void scheduler::start() {
   impl_->last_purge = impl_->clk.now() - impl_->options.purge_interval + std::chrono::minutes{1};

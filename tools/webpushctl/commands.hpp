@@ -36,5 +36,7 @@ void add_outbox_commands(CLI::App& app);
 void add_consent_commands(CLI::App& app);
 /// @brief `scenarios check`: lint automation scenario files.
 void add_scenarios_commands(CLI::App& app);
+/// @brief `simulate`: replay an event trace against the scenarios in virtual time.
+void add_simulate_command(CLI::App& app);
 
 }  // namespace webpushctl

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
       "Run 'webpushctl COMMAND --help' for a command's options.");
   webpushctl::add_config_commands(app);
   webpushctl::add_scenarios_commands(app);
+  webpushctl::add_simulate_command(app);
   webpushctl::add_vapid_commands(app);
   webpushctl::add_send_command(app);
   webpushctl::add_delivery_commands(app);

@@ -122,8 +122,9 @@ struct scenario_def {
   /// journey per person and key. Empty: one journey per person.
   std::string journey_key;
   retrigger_policy on_retrigger = retrigger_policy::restart;
-  /// @brief After a journey of this scenario ended, no new one starts for the
-  /// same person within this time (zero: at once).
+  /// @brief A person enters the scenario at most once per this time: no new
+  /// journey starts within it after the person's last one *started* (any
+  /// key). Zero: no limit.
   std::chrono::milliseconds reentry_cooldown{0};
   std::vector<exit_def> exits;
   std::vector<step_def> steps;    ///< at least one

@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 
+#include "webpushd/automation/campaigns.hpp"
 #include "webpushd/automation/engine.hpp"
 #include "webpushd/core/clock.hpp"
 #include "webpushd/storage/database.hpp"
@@ -26,6 +27,7 @@ namespace webpushd::automation {
 struct scheduler_options {
   std::chrono::milliseconds max_sleep{1000};  ///< longest sleep between checks
   std::size_t batch = 200;                    ///< journeys per write transaction
+  std::size_t campaign_chunk = 5000;          ///< campaign audience rows per write transaction
   std::chrono::milliseconds purge_interval{std::chrono::hours{1}};
   std::chrono::milliseconds event_retention{std::chrono::hours{24 * 180}};
   std::chrono::milliseconds unknown_event_retention{std::chrono::hours{24 * 30}};
@@ -43,6 +45,9 @@ class scheduler {
   scheduler(const scheduler&) = delete;
   scheduler& operator=(const scheduler&) = delete;
 
+  /// @brief Also runs campaigns' fan-out (call before start(); `runner` must
+  /// outlive the scheduler).
+  void set_campaigns(campaign_runner* runner);
   /// @brief Starts the thread.
   void start();
   /// @brief Wakes the thread now (a journey may have become due earlier).

@@ -28,7 +28,7 @@ enum class journey_state {
   active,     ///< waiting for its next step (next_at)
   completed,  ///< every step was handled
   exited,     ///< an exit event ended it
-  cancelled,  ///< its scenario or step was removed, or its person erased
+  cancelled,  ///< its scenario or step was removed, or it was merged into a customer's journey
 };
 
 /// @brief Text form ("active", …).
