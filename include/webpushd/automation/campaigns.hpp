@@ -13,7 +13,8 @@
 /// inside its own write_queue items: a due campaign becomes `running`, and
 /// each call fans out one chunk of its audience — keyset-paginated by
 /// subscription id, the cursor stored with the chunk's outbox messages in
-/// the same transaction, so a restart (or `kill -9`) continues after the last
+/// the same transaction (written by storage::campaign_store::enqueue_messages:
+/// the same rows outbox_store::enqueue makes, one prepared INSERT per chunk), so a restart (or `kill -9`) continues after the last
 /// committed chunk and never enqueues a subscriber twice. When the cursor
 /// reaches the end the campaign is `completed`. `DELETE` cancels it: state
 /// `cancelled`, its queued messages cancelled (also after completion, when
