@@ -478,7 +478,13 @@ class spec_reader {
   }
 
   result<void> read_utm(const json& body, campaign_spec& spec) {
-    spec.utm = options_.utm;
+    // The shop's source, medium and switch; the scenario defaults for
+    // campaign and content ({{scenario.name}}, {{step.name}}) mean nothing here.
+    spec.utm.source = options_.utm.source;
+    spec.utm.medium = options_.utm.medium;
+    spec.utm.enabled = options_.utm.enabled;
+    spec.utm.campaign = "{{campaign.name}}";
+    spec.utm.content.clear();
     const auto utm = body.find("utm");
     if (utm == body.end() || utm->is_null()) return {};
     if (!utm->is_object()) return fail("invalid_type", "utm must be an object", "utm");
@@ -528,6 +534,19 @@ class spec_reader {
     const std::string sample_id = tracking::delivery_signer::new_delivery_id();
     const delivery_block block{sample_id, std::string(22, 'x'),
                                options_.public_url + "/v1/deliveries/" + sample_id + "/events"};
+    if (spec.utm.enabled) {
+      // The link decoration first, so a field it lacks is named as its own.
+      const auto ctx = campaign_context(spec, options_, options_.default_locale, options_.default_timezone);
+      const std::array<std::pair<const char*, const std::string*>, 4> parts{{{"utm.source", &spec.utm.source},
+                                                                             {"utm.medium", &spec.utm.medium},
+                                                                             {"utm.campaign", &spec.utm.campaign},
+                                                                             {"utm.content", &spec.utm.content}}};
+      for (const auto& [field, text] : parts) {
+        if (auto r = render_template(*text, ctx); !r) {
+          return fail("invalid_template", std::string(field) + ": " + r.error().message, field);
+        }
+      }
+    }
     for (const auto& tag : tags) {
       const std::string locale = tag.empty() ? options_.default_locale : tag;
       const auto ctx = campaign_context(spec, options_, locale, options_.default_timezone);

@@ -121,9 +121,9 @@ struct campaign_options {
   shop_view shop;                       ///< automation.shop_name / shop_url
   /// @brief Base of the report URL in each push (server.public_url).
   std::string public_url = "http://127.0.0.1:8080";
-  /// @brief Default link decoration: `source`, `medium` and `enabled` from
-  /// automation.utm; `campaign` and `content` default to "{{campaign.name}}"
-  /// and "" (a request's `utm` overrides any of them).
+  /// @brief Default link decoration: only `source`, `medium` and `enabled`
+  /// are used (automation.utm); `campaign` and `content` are always
+  /// "{{campaign.name}}" and "" unless a request's `utm` sets them.
   utm_def utm;
   /// @brief How far ahead send_at may be.
   std::chrono::hours max_schedule_ahead{24 * 366};

@@ -55,8 +55,9 @@ campaign_options shop_options() {
   o.default_timezone = "UTC";
   o.shop = {"Shop", "https://shop.test"};
   o.public_url = "https://push.shop.test";
-  o.utm.campaign = "{{campaign.name}}";
-  o.utm.content = "";
+  // As the daemon gives them: the scenario defaults of campaign and content
+  // ({{scenario.name}}, {{step.name}}) must not reach a campaign.
+  o.utm = utm_def{};
   return o;
 }
 
@@ -300,7 +301,10 @@ TEST_CASE("a campaign fans out in chunks with exact counts, each message signed 
   def.fields.title = "Spring sale at {{shop.name}}";
   def.fields.body = "Everything -20%";
   def.fields.url = "https://shop.test/sale";
-  auto rendered = render_message(def, ctx, "en", "en", w.options.utm);
+  utm_def utm;
+  utm.campaign = "{{campaign.name}}";
+  utm.content = "";
+  auto rendered = render_message(def, ctx, "en", "en", utm);
   REQUIRE(rendered.has_value());
   const auto did = p["delivery"]["id"].get<std::string>();
   CHECK(first.payload == to_payload(*rendered,
@@ -583,6 +587,14 @@ TEST_CASE("an invalid campaign is refused with the field at fault and stores not
   }
   CHECK(w.count("SELECT count(*) FROM campaigns") == 0);
   CHECK(w.writer->counters().items == 1);  // the subscribers only
+
+  // A shop whose configured utm source is a template of scenario fields.
+  auto options = shop_options();
+  options.utm.source = "{{scenario.name}}";
+  const auto r = parse_campaign(basic_campaign(), options, "cmp_x", w.clock.now());
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().code == "invalid_template");
+  CHECK(r.error().field == "utm.source");
   CHECK(w.run(100).campaigns == 0);
   CHECK(w.count("SELECT count(*) FROM outbox") == 0);
 }
