@@ -1,20 +1,6 @@
 // One-off campaigns: request validation, the stored definition, the chunked
 // fan-out and the service the API calls (campaigns.hpp).
 
-// date-tz's CMake target gives its users these definitions, which change the
-// layout of date::time_zone. Until this module links date::date-tz itself
-// (it reaches the library through consent), they are set here to the same
-// values, so this file and the library agree.
-#ifndef USE_OS_TZDB
-#define USE_OS_TZDB 1
-#endif
-#ifndef HAS_STRING_VIEW
-#define HAS_STRING_VIEW 1
-#endif
-#ifndef ONLY_C_LOCALE
-#define ONLY_C_LOCALE 1
-#endif
-
 #include "webpushd/automation/campaigns.hpp"
 
 #include <date/tz.h>

@@ -287,7 +287,8 @@ struct engine::impl {
     j.started_at = s.now;
     auto id = s.journeys->insert(j);
     if (!id) return tl::unexpected(std::move(id.error()));
-    return log(s, *id, sc.name, "", person, "entered", e.type + " " + e.id);
+    // A synthetic `subscribed` event's id says nothing a reader needs.
+    return log(s, *id, sc.name, "", person, "entered", e.type == subscribed_event ? e.type : e.type + " " + e.id);
   }
 
   static const step_def* find_step(const scenario_def& sc, const std::string& name) {

@@ -68,7 +68,7 @@ struct simulation::impl {
       if (auto r = in_transaction([&]() -> result<void> {
             fired = eng.fire_due(db, now, 1000);
             if (!fired) return tl::unexpected(fired.error());
-            return {};
+            return deliver_due();
           });
           !r) {
         return r;
@@ -76,6 +76,29 @@ struct simulation::impl {
     }
     if (t != time_point::max()) now = std::max(now, t);  // run_to_end leaves the clock at the last step
     return {};
+  }
+
+  // What reached the outbox is taken as delivered at once (a push service
+  // answering 201), so a later exit does not "cancel" a message the
+  // shopper would already have seen.
+  result<void> deliver_due() {
+    auto outbox = storage::make_sqlite_outbox_store(db);
+    while (true) {
+      auto claimed = outbox->claim_due(now, 1000);
+      if (!claimed) return tl::unexpected(std::move(claimed.error()));
+      if (claimed->empty()) return {};
+      std::vector<storage::attempt_result> results;
+      results.reserve(claimed->size());
+      for (const auto& m : *claimed) {
+        storage::attempt_result a;
+        a.message_id = m.id;
+        a.new_state = storage::outbox_state::sent;
+        a.http_status = 201;
+        a.reason = "simulated";
+        results.push_back(std::move(a));
+      }
+      if (auto r = outbox->record(results, now); !r) return r;
+    }
   }
 
   result<time_point> time_of(const json& item, std::size_t line) {
@@ -124,8 +147,10 @@ struct simulation::impl {
       if (up->created || !up->was_active) {
         if (auto r = eng.on_subscribed(db, record, now); !r) return r;
       }
-      if (!customer.empty()) return eng.on_customer_linked(db, record, now);
-      return {};
+      if (!customer.empty()) {
+        if (auto r = eng.on_customer_linked(db, record, now); !r) return r;
+      }
+      return deliver_due();
     });
   }
 
@@ -149,7 +174,8 @@ struct simulation::impl {
         auto fresh = storage::make_sqlite_event_store(db)->insert_if_new(stored);
         if (!fresh) return tl::unexpected(std::move(fresh.error()));
         if (!*fresh) return {};  // a duplicate id: the daemon would not react either
-        return eng.on_events(db, {stored}, now);
+        if (auto r = eng.on_events(db, {stored}, now); !r) return r;
+        return deliver_due();
       });
     }
     auto at = time_of(item, line);
@@ -210,7 +236,7 @@ result<void> simulation::apply(const nlohmann::json& item, std::size_t line_numb
   return impl_->apply(item, line_number);
 }
 
-result<void> simulation::apply_trace(std::istream& in) {
+result<void> simulation::apply_trace(std::istream& in, std::optional<time_point> until) {
   std::string text;
   std::size_t line = 0;
   while (std::getline(in, text)) {
@@ -219,6 +245,13 @@ result<void> simulation::apply_trace(std::istream& in) {
     if (first == std::string::npos || text[first] == '#') continue;
     const json item = json::parse(text, nullptr, false);
     if (item.is_discarded()) return tl::unexpected(trace_error(line, "", "not valid JSON"));
+    if (until && item.is_object()) {
+      const char* key = item.contains("type") ? "occurred_at" : "at";
+      if (item.contains(key) && item.at(key).is_string()) {
+        const auto when = ingest::parse_rfc3339(item.at(key).get<std::string>());
+        if (when && *when > *until) break;
+      }
+    }
     if (auto r = apply(item, line); !r) return r;
   }
   return {};

@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { dataAndVapidYaml, run, startDaemon, startEmulator, stopChild, tempDir, waitFor } from './harness.mjs';
+import { dataAndVapidYaml, run, sourceDir, startDaemon, startEmulator, stopChild, tempDir, waitFor, webpushctl } from './harness.mjs';
 
 const API_KEY = `backend-key-${randomBytes(24).toString('base64url')}`;
 const SHOP = 'https://shop.example';
@@ -184,5 +184,42 @@ describe('scenarios end to end: HTTP API → engine → outbox → emulator', ()
     await new Promise((r) => setTimeout(r, 2500));  // past the first step's 1 s
     assert.deepEqual(await emulator.messages(ben.clientHash), []);
     assert.equal(sql("SELECT group_concat(outcome, ',') FROM journey_log WHERE person = 'c:cust-ben'"), 'entered,exited');
+  });
+});
+
+describe('webpushctl simulate on the shipped examples', () => {
+  const shop = path.join(sourceDir, 'examples', 'shop.yaml');
+  const week = path.join(sourceDir, 'examples', 'traces', 'first_week.jsonl');
+
+  test('prints each person\'s timeline and a summary; --json carries the same', () => {
+    const r = run(webpushctl, ['simulate', '--config', shop, '--events', week]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^customer anna$/m);
+    assert.match(r.stdout, /2026-11-02 10:30 {2}abandoned_cart\/first_reminder {2}SENT to sub-anna \(pl\): "Twój koszyk czeka"/);
+    assert.match(r.stdout, /abandoned_cart {2}exited: purchase/);
+    assert.match(r.stdout, /browse_abandonment\/reminder {2}suppressed \(sub-ben\): consent missing: recommendations/);
+    assert.match(r.stdout, /\(times are UTC; nothing was sent\)/);
+    const j = run(webpushctl, ['simulate', '--config', shop, '--events', week, '--json']);
+    assert.equal(j.status, 0, j.stderr);
+    const out = JSON.parse(j.stdout);
+    assert.equal(out.summary.abandoned_cart.sent, 2);
+    assert.equal(out.summary.abandoned_cart.exited, 1);
+    const sent = out.timeline.filter((l) => l.outcome === 'sent');
+    assert.ok(sent.every((l) => typeof l.message.title === 'string' && !('delivery' in l.message)));
+  });
+
+  test('--until stops the clock; a broken trace names its line', () => {
+    const r = run(webpushctl, ['simulate', '--config', shop, '--events', week, '--until', '2026-11-02T10:00:00Z']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.doesNotMatch(r.stdout, /first_reminder/);
+    const dir = tempDir('webpushd-simulate-');
+    const bad = path.join(dir, 'bad.jsonl');
+    writeFileSync(bad, '{"at":"2026-11-02T08:00:00Z","subscribe":{"subscription_id":"s"}}\n{"id":"e","type":"cart_updated","occurred_at":"yesterday","properties":{}}\n');
+    const b = run(webpushctl, ['simulate', '--config', shop, '--events', bad]);
+    assert.equal(b.status, 1);
+    assert.match(b.stderr, /line 2/);
+    const help = run(webpushctl, ['simulate', '--help']);
+    assert.equal(help.status, 0);
+    assert.match(help.stdout, /--events/);
   });
 });

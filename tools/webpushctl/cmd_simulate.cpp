@@ -103,17 +103,20 @@ int run(const simulate_options& o) {
     std::cerr << "simulate: " << sim.error().message << "\n";
     return exit_usage;
   }
-  if (auto r = (*sim)->apply_trace(trace); !r) {
-    std::cerr << o.events << ": " << r.error().message << (r.error().field.empty() ? "" : " (" + r.error().field + ")")
-              << "\n";
-    return exit_usage;
-  }
+  std::optional<webpushd::time_point> until;
   if (!o.until.empty()) {
-    const auto until = webpushd::ingest::parse_rfc3339(o.until);
+    until = webpushd::ingest::parse_rfc3339(o.until);
     if (!until) {
       std::cerr << "--until: not an RFC 3339 date-time: " << o.until << "\n";
       return exit_usage;
     }
+  }
+  if (auto r = (*sim)->apply_trace(trace, until); !r) {
+    std::cerr << o.events << ": " << r.error().message << (r.error().field.empty() ? "" : " (" + r.error().field + ")")
+              << "\n";
+    return exit_usage;
+  }
+  if (until) {
     if (auto r = (*sim)->advance_to(*until); !r) {
       std::cerr << "simulate: " << r.error().message << "\n";
       return exit_usage;

@@ -61,8 +61,9 @@ class simulation {
   /// @brief Applies one trace line (parsed JSON). `line_number` is used in
   /// errors (`invalid_trace`, with the line and the field).
   result<void> apply(const nlohmann::json& item, std::size_t line_number);
-  /// @brief Reads and applies a whole JSON Lines trace.
-  result<void> apply_trace(std::istream& in);
+  /// @brief Reads and applies a JSON Lines trace; with `until`, lines after
+  /// that time are left out (the clock stops there).
+  result<void> apply_trace(std::istream& in, std::optional<time_point> until = std::nullopt);
   /// @brief Fires every step due up to `t` (each at its own due time).
   result<void> advance_to(time_point t);
   /// @brief Fires every step still pending, however far ahead (the end of a trace).

@@ -179,20 +179,53 @@ TEST_CASE("a cart journey sends each step at its time and completes") {
               "LIKE 'https://push.shop.example/v1/deliveries/d_%/events'") == "3");
 }
 
-TEST_CASE("a purchase in the middle of the wait ends the journey at once and cancels what is queued") {
+TEST_CASE("a purchase in the middle of the wait ends the journey at once") {
   world w({cart_scenario()});
   w.apply(subscribe("s1", "c1", {"cart_reminders"}, at(9)));
   w.apply(cart("e1", "c1", "cart-1", 120, at(10)));
   w.advance(at(11));
   REQUIRE(w.sent().size() == 1);
-  // The first reminder is still queued (nothing delivers in a simulation):
-  // the purchase cancels it before it can be sent.
-  w.apply(purchase("e2", "c1", at(12)));
+  w.apply(purchase("e2", "c1", at(12)));  // between the first (1 h) and the second step (24 h)
   REQUIRE(w.sim->run_to_end().has_value());
   CHECK(w.sent().size() == 1);
-  CHECK(w.history().back() == "exited: purchase (1 queued message(s) cancelled)");
-  CHECK(w.sql("SELECT state || ':' || last_reason FROM outbox") == "cancelled:journey exited: purchase");
+  CHECK(w.history().back() == "exited: purchase");
   CHECK(w.sql("SELECT state FROM journeys") == "exited");
+  CHECK(w.sql("SELECT next_at IS NULL FROM journeys") == "1");
+}
+
+TEST_CASE("an exit cancels the journey's messages still waiting in the outbox") {
+  // The engine alone, without the simulation's instant delivery: the
+  // reminder is still queued (a push service slow, or retrying) when the
+  // purchase arrives, and must never go out.
+  temp_dir dir;
+  storage::database db = storage::testing::open_ok(dir.db_file());
+  tracking::delivery_signer signer(bytes(32, std::uint8_t{1}));
+  engine eng(set_of({cart_scenario()}), engine_options{}, signer);
+  const auto t = [](const std::string& s) { return *ingest::parse_rfc3339(s); };
+  storage::subscriber_fields f;
+  f.endpoint = "https://push.example/s1";
+  f.p256dh = "k";
+  f.auth = "a";
+  f.timezone = "UTC";
+  f.locale = "en";
+  f.text_version = "v1";
+  f.categories = {"cart_reminders"};
+  f.new_public_id = "s1";
+  auto subscribers = storage::make_sqlite_subscriber_store(db);
+  auto up = subscribers->upsert(f, t(at(9)));
+  REQUIRE(up.has_value());
+  REQUIRE(subscribers->link_customer(up->subscriber.id, "c1", t(at(9))).has_value());
+  const storage::stored_event e1{"e1", "cart_updated", "c1", "", t(at(10)), t(at(10)),
+                                 cart("e1", "c1", "cart-1", 120, at(10))["properties"].dump()};
+  REQUIRE(eng.on_events(db, {e1}, t(at(10))).has_value());
+  REQUIRE(eng.fire_due(db, t(at(11)), 10)->enqueued == 1);
+  const auto p = purchase("e2", "c1", at(11, 1));
+  const storage::stored_event e2{"e2", "purchase", "c1", "", t(at(11, 1)), t(at(11, 1)), p["properties"].dump()};
+  REQUIRE(eng.on_events(db, {e2}, t(at(11, 1))).has_value());
+  CHECK(scalar(db, "SELECT state || ':' || last_reason FROM outbox") == "cancelled:journey exited: purchase");
+  CHECK(scalar(db, "SELECT reason FROM journey_log WHERE outcome = 'exited'") ==
+        "purchase (1 queued message(s) cancelled)");
+  CHECK(storage::make_sqlite_outbox_store(db)->claim_due(t(at(12)), 10)->empty());
 }
 
 TEST_CASE("an exit with a key ends only the journey of that cart") {
