@@ -60,6 +60,9 @@ function configText() {
     '    - name: cart_reminders',
     '      texts:',
     '        en: {label: Cart reminders}',
+    '    - name: promotions',
+    '      texts:',
+    '        en: {label: Sales}',
     ...dataAndVapidYaml,
     'delivery:',
     '  poll_interval: 100ms',
@@ -175,6 +178,38 @@ describe('scenarios end to end: HTTP API → engine → outbox → emulator', ()
     await new Promise((r) => setTimeout(r, 5000));  // past the second step's 4 s
     assert.equal((await emulator.messages(anna.clientHash)).length, 1, 'no reminder after the purchase');  // the emulator keeps every message
     assert.equal(sql("SELECT count(*) FROM outbox WHERE source LIKE 'scenario:abandoned_cart/%'"), '1');
+  });
+
+  test('a campaign over HTTP reaches every consenting subscriber in their language, with progress', async () => {
+    // anna (pl) from the test above, carl (pl), and one who chose only promotions.
+    const key = (await call('GET', '/v1/vapid-public-key')).body.publicKey;
+    const { subscription } = await emulator.subscribe(key);
+    const declined = await call('POST', '/v1/subscriptions', {
+      subscription, consent: { categories: ['promotions'], text_version: 'v1' }, locale: 'en',
+    }, { origin: SHOP });
+    assert.equal(declined.status, 201, declined.text);
+    const carl = await shopper('cust-carl', 'pl');
+    const created = await backend('POST', '/v1/campaigns', {
+      name: 'Winter sale', category: 'cart_reminders',
+      message: { title: 'Winter sale at {{shop.name}}', body: 'Everything -20%', url: 'https://shop.example/sale',
+        locales: { pl: { title: 'Zimowa wyprzedaż w {{shop.name}}' } } },
+    });
+    assert.equal(created.status, 202, created.text);
+    assert.match(created.body.id, /^cmp_/);
+    const messages = await waitFor(async () => {
+      const m = await emulator.messages(carl.clientHash);
+      return m.length > 0 ? m : null;
+    }, { timeoutMs: 15000, what: 'the campaign at the emulator' });
+    const payload = JSON.parse(messages[0]);
+    assert.equal(payload.title, 'Zimowa wyprzedaż w Test Shop');
+    assert.equal(payload.body, 'Everything -20%');
+    assert.match(payload.url, /^https:\/\/shop\.example\/sale\?utm_source=webpush&utm_medium=push&utm_campaign=Winter%20sale$/);
+    const progress = await waitFor(async () => {
+      const r = await backend('GET', `/v1/campaigns/${created.body.id}`);
+      return r.body.state === 'completed' && r.body.messages.sent === r.body.enqueued ? r : null;
+    }, { timeoutMs: 15000, what: 'the campaign to complete' });
+    assert.equal(progress.body.enqueued, 2, JSON.stringify(progress.body));  // anna and carl, not the promotions-only one
+    assert.equal(progress.body.messages.sent, 2);
   });
 
   test('a purchase right after the cart: no reminder at all', async () => {
