@@ -1,3 +1,4 @@
+#include "webpushd/core/text.hpp"
 #include "webpushd/app/config.hpp"
 
 #include <algorithm>
@@ -79,15 +80,6 @@ std::string stray_property(const std::string& description) {
   return description.substr(open + 1, close - open - 1);
 }
 
-std::string escape_token(const std::string& key) {
-  std::string out;
-  for (const char c : key) {
-    if (c == '~') out += "~0";
-    else if (c == '/') out += "~1";
-    else out += c;
-  }
-  return out;
-}
 
 constexpr std::string_view member_failed_message = "Failed to validate against schema associated with property name";
 
@@ -216,7 +208,7 @@ phrased phrase(const std::string& pointer, const std::string& description, const
         for (const auto& [name, unused] : props->items()) allowed += (allowed.empty() ? "" : ", ") + name;
       }
     }
-    return {pointer + "/" + escape_token(key), true,
+    return {pointer + "/" + json_pointer_token(key), true,
             "unknown key" + (allowed.empty() ? " (see " + schema.file_name() + ")" : " (allowed here: " + allowed + ")")};
   }
   if (description.starts_with("Failed to match regex")) {
@@ -254,7 +246,7 @@ phrased phrase(const std::string& pointer, const std::string& description, const
       for (const auto& [key, unused] : value->items()) {
         if (std::regex_search(key, re)) continue;
         const std::string hint = string_at(names, "description");
-        return {pointer + "/" + escape_token(key), true,
+        return {pointer + "/" + json_pointer_token(key), true,
                 "'" + key + "' is not a valid key here" + (hint.empty() ? "" : ": " + hint)};
       }
     }
@@ -320,11 +312,11 @@ std::vector<schema_violation> schema_violations(const located_json& doc, const c
     // is about member x; valijson says nothing deeper when what failed was
     // x's propertyNames (phrase() finds the key itself).
     if (const auto member = quoted_name(e.description, member_failed_message); !member.empty()) {
-      pointer += "/" + escape_token(member);
+      pointer += "/" + json_pointer_token(member);
     }
     std::string key = stray_property(e.description);
     if (key.empty()) key = missing_property(e.description);
-    errors.push_back({pointer, key.empty() ? pointer : pointer + "/" + escape_token(key), e.description});
+    errors.push_back({pointer, key.empty() ? pointer : pointer + "/" + json_pointer_token(key), e.description});
   }
   std::vector<schema_violation> out;
   std::set<std::pair<std::string, std::string>> seen;
@@ -453,20 +445,6 @@ result<void> check_utm_templates(const config& c, const std::string& source, con
 
 }  // namespace
 
-std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
-  std::size_t digits = 0;
-  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
-  if (digits == 0 || digits > 9) return std::nullopt;
-  const long long n = std::stoll(std::string(text.substr(0, digits)));
-  const auto unit = text.substr(digits);
-  using namespace std::chrono;
-  if (unit == "ms") return milliseconds{n};
-  if (unit == "s") return duration_cast<milliseconds>(seconds{n});
-  if (unit == "m") return duration_cast<milliseconds>(minutes{n});
-  if (unit == "h") return duration_cast<milliseconds>(hours{n});
-  if (unit == "d") return duration_cast<milliseconds>(hours{24 * n});
-  return std::nullopt;
-}
 
 namespace {
 

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "schema_validation.hpp"
+#include "webpushd/automation/message.hpp"
 #include "webpushd/ingest/event_schemas.hpp"
 #include "yaml_to_json.hpp"
 
@@ -96,18 +97,6 @@ bool scenario_files_result::ok() const {
   return !unreadable && std::none_of(findings.begin(), findings.end(), [](const auto& f) { return f.is_error(); });
 }
 
-const json& subscribed_event_schema() {
-  static const json schema = json::parse(R"({
-    "type": "object",
-    "additionalProperties": false,
-    "required": ["subscription_id"],
-    "properties": {
-      "subscription_id": {"type": "string"},
-      "categories": {"type": "array", "items": {"type": "string"}}
-    }
-  })");
-  return schema;
-}
 
 automation::scenario_environment builtin_scenario_environment() {
   automation::scenario_environment env;
@@ -117,7 +106,7 @@ automation::scenario_environment builtin_scenario_environment() {
     const std::string type(file.path.substr(0, file.path.size() - suffix.size()));
     env.event_types.emplace(type, json::parse(file.text));
   }
-  env.event_types.emplace("subscribed", subscribed_event_schema());
+  env.event_types.emplace("subscribed", automation::builtin_properties_schema("subscribed"));
   return env;
 }
 

@@ -6,18 +6,10 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "webpushd/core/text.hpp"
+
 namespace webpushd::app {
 namespace {
-
-std::string escape_pointer_token(const std::string& key) {
-  std::string out;
-  for (const char c : key) {
-    if (c == '~') out += "~0";
-    else if (c == '/') out += "~1";
-    else out += c;
-  }
-  return out;
-}
 
 std::string where(const std::string& source, const YAML::Mark& mark) {
   return source + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
@@ -76,7 +68,7 @@ class converter {
           if (object.contains(key)) {
             return fail("config_syntax", where(source_, kv.first.Mark()) + ": duplicate key '" + key + "'");
           }
-          const std::string member = pointer + "/" + escape_pointer_token(key);
+          const std::string member = pointer + "/" + json_pointer_token(key);
           key_positions_[member] = {kv.first.Mark().line + 1, kv.first.Mark().column + 1};
           auto v = convert(kv.second, member);
           if (!v) return v;

@@ -1,3 +1,4 @@
+#include "webpushd/core/text.hpp"
 #include "webpushd/automation/scenario_file.hpp"
 
 #include <algorithm>
@@ -27,21 +28,6 @@ using nlohmann::json;
 // The same form as the daemon's config durations (app::parse_duration; the
 // app module sits above this one, so it cannot be called from here). The
 // schema's pattern has already guaranteed the form.
-std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
-  std::size_t digits = 0;
-  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
-  if (digits == 0 || digits > 9) return std::nullopt;
-  long long n = 0;
-  for (std::size_t i = 0; i < digits; ++i) n = n * 10 + (text[i] - '0');
-  const auto unit = text.substr(digits);
-  using namespace std::chrono;
-  if (unit == "ms") return milliseconds{n};
-  if (unit == "s") return duration_cast<milliseconds>(seconds{n});
-  if (unit == "m") return duration_cast<milliseconds>(minutes{n});
-  if (unit == "h") return duration_cast<milliseconds>(hours{n});
-  if (unit == "d") return duration_cast<milliseconds>(hours{24 * n});
-  return std::nullopt;
-}
 
 std::string str(const json& obj, const char* key, std::string fallback = {}) {
   const auto it = obj.find(key);
@@ -162,15 +148,6 @@ void add_implied(const std::vector<condition>& conditions, std::set<std::string>
   }
 }
 
-std::string escape_token(const std::string& key) {
-  std::string out;
-  for (const char c : key) {
-    if (c == '~') out += "~0";
-    else if (c == '/') out += "~1";
-    else out += c;
-  }
-  return out;
-}
 
 class checker {
  public:
@@ -319,7 +296,7 @@ class checker {
         case field_catalog::presence::maybe:
           if (v.guarded || implied.count(v.name) != 0) break;
           warning(at, "{{" + v.name + "}} may be missing from a " + fields->event_type() +
-                          " event, and then the step is skipped: give it a fallback ({{#" + v.name + "}}{{" +
+                          " event, and then the message is held back (suppressed: missing field): give it a fallback ({{#" + v.name + "}}{{" +
                           v.name + "}}{{/" + v.name + "}}{{^" + v.name + "}}…{{/" + v.name +
                           "}}) or add the step condition `" + v.name + " exists`");
           break;
@@ -367,7 +344,7 @@ class checker {
     message_def m;
     m.fields = fields_of(obj, at, fields, implied);
     for (const auto& [tag, variant] : member(obj, "locales").items()) {
-      m.locales[tag] = fields_of(variant, at + "/locales/" + escape_token(tag), fields, implied);
+      m.locales[tag] = fields_of(variant, at + "/locales/" + json_pointer_token(tag), fields, implied);
     }
     return m;
   }

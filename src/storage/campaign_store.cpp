@@ -277,16 +277,7 @@ class sqlite_campaign_store final : public campaign_store {
       const auto state = parse_outbox_state(st->column_text(0));
       if (!state) return fail("storage_error", "the outbox holds an unknown state");
       const std::int64_t n = st->column_int(1);
-      switch (*state) {
-        case outbox_state::queued: c.queued = n; break;
-        case outbox_state::sending: c.sending = n; break;
-        case outbox_state::sent: c.sent = n; break;
-        case outbox_state::gone: c.gone = n; break;
-        case outbox_state::failed: c.failed = n; break;
-        case outbox_state::dead: c.dead = n; break;
-        case outbox_state::expired: c.expired = n; break;
-        case outbox_state::cancelled: c.cancelled = n; break;
-      }
+      c.of(*state) = n;
     }
   }
 

@@ -379,16 +379,7 @@ class sqlite_outbox_store final : public outbox_store {
       const auto state = parse_outbox_state(stmt->column_text(0));
       if (!state) return fail("storage_error", "the outbox holds an unknown state");
       const std::int64_t n = stmt->column_int(1);
-      switch (*state) {
-        case outbox_state::queued: c.queued = n; break;
-        case outbox_state::sending: c.sending = n; break;
-        case outbox_state::sent: c.sent = n; break;
-        case outbox_state::gone: c.gone = n; break;
-        case outbox_state::failed: c.failed = n; break;
-        case outbox_state::dead: c.dead = n; break;
-        case outbox_state::expired: c.expired = n; break;
-        case outbox_state::cancelled: c.cancelled = n; break;
-      }
+      c.of(*state) = n;
     }
     return c;
   }
@@ -421,6 +412,20 @@ class sqlite_outbox_store final : public outbox_store {
 };
 
 }  // namespace
+
+std::int64_t& outbox_counts::of(outbox_state s) noexcept {
+  switch (s) {
+    case outbox_state::queued: return queued;
+    case outbox_state::sending: return sending;
+    case outbox_state::sent: return sent;
+    case outbox_state::gone: return gone;
+    case outbox_state::failed: return failed;
+    case outbox_state::dead: return dead;
+    case outbox_state::expired: return expired;
+    case outbox_state::cancelled: return cancelled;
+  }
+  return queued;
+}
 
 const char* to_string(outbox_state s) noexcept { return state_names[static_cast<std::size_t>(s)]; }
 

@@ -20,6 +20,7 @@
 #include "webpushd/automation/scenario.hpp"
 #include "webpushd/automation/scenario_file.hpp"
 #include "webpushd/consent/config.hpp"
+#include "webpushd/core/text.hpp"
 #include "webpushd/core/error.hpp"
 
 namespace webpushd::app {
@@ -140,8 +141,8 @@ result<config> load_config(const std::filesystem::path& file);
 result<config> parse_config(std::string_view text, const std::string& source_name,
                             const std::filesystem::path& base_dir);
 
-/// @brief Parses `250ms`, `30s`, `5m`, `12h`, `7d`. nullopt if malformed.
-std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
+/// @brief Durations in config files (`30s`, `12h`, `7d`): core/text.hpp.
+using ::webpushd::parse_duration;
 
 /// @brief The JSON Schema the config is validated against (schemas/config.schema.json).
 std::string_view config_schema_text();

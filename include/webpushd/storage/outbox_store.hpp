@@ -127,6 +127,8 @@ struct attempt_result {
 /// @brief Counts by state, for metrics and health.
 struct outbox_counts {
   std::int64_t queued = 0, sending = 0, sent = 0, gone = 0, failed = 0, dead = 0, expired = 0, cancelled = 0;
+  /// @brief The counter of state `s`.
+  std::int64_t& of(outbox_state s) noexcept;
 };
 
 /// @brief Repository interface (SQLite now; another backend later).
