@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "webpushd/storage/event_store.hpp"
+#include "webpushd/storage/journey_store.hpp"
 
 namespace webpushd::automation {
 
@@ -114,13 +115,19 @@ struct scheduler::impl {
     last_purge = now;
     const auto before = now - options.event_retention;
     const auto unknown_before = now - options.unknown_event_retention;
-    auto purged = run_in_writer<std::size_t>([before, unknown_before](storage::database& db) {
-      return storage::make_sqlite_event_store(db)->purge(before, unknown_before);
+    // Ended journeys and their log follow the events' retention: they are
+    // what the events caused, and hold the same personal data.
+    auto purged = run_in_writer<std::size_t>([before, unknown_before](storage::database& db) -> result<std::size_t> {
+      auto events = storage::make_sqlite_event_store(db)->purge(before, unknown_before);
+      if (!events) return events;
+      auto journeys = storage::make_sqlite_journey_store(db)->purge_ended(before);
+      if (!journeys) return tl::unexpected(std::move(journeys.error()));
+      return *events + *journeys;
     });
     if (!purged) {
       spdlog::warn("scheduler: purging old events failed: {}", purged.error().message);
     } else if (*purged > 0) {
-      spdlog::info("scheduler: purged {} events past their retention", *purged);
+      spdlog::info("scheduler: purged {} events and ended journeys past their retention", *purged);
     }
   }
 

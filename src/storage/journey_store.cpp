@@ -228,6 +228,17 @@ class sqlite_journey_store final : public journey_store {
     return static_cast<std::size_t>(st->changes());
   }
 
+  result<std::size_t> purge_ended(time_point before) override {
+    auto journeys = prepare("DELETE FROM journeys WHERE state <> 'active' AND ended_at < ?1");
+    if (!journeys) return tl::unexpected(std::move(journeys.error()));
+    if (auto r = journeys->bind_int(1, unix_millis(before)).run(); !r) return tl::unexpected(std::move(r.error()));
+    const auto removed = static_cast<std::size_t>(journeys->changes());
+    auto log = prepare("DELETE FROM journey_log WHERE at < ?1");
+    if (!log) return tl::unexpected(std::move(log.error()));
+    if (auto r = log->bind_int(1, unix_millis(before)).run(); !r) return tl::unexpected(std::move(r.error()));
+    return removed;
+  }
+
   result<void> record_interest(std::string_view product_id, std::string_view person, time_point at) override {
     auto st = prepare(R"sql(
         INSERT INTO product_interest (product_id, person, at) VALUES (?1, ?2, ?3)

@@ -105,6 +105,10 @@ class journey_store {
   /// returns how many.
   virtual result<std::size_t> cancel_queued_messages(std::int64_t journey_id, std::string_view reason,
                                                      time_point now) = 0;
+  /// @brief Retention: deletes journeys that ended before `before` and
+  /// journey_log lines older than it (active journeys are never touched).
+  /// Returns how many journeys.
+  virtual result<std::size_t> purge_ended(time_point before) = 0;
   /// @brief Remembers that `person` viewed or carted `product_id` at `at`.
   virtual result<void> record_interest(std::string_view product_id, std::string_view person, time_point at) = 0;
   /// @brief Persons interested in `product_id` at or after `since`.

@@ -458,5 +458,19 @@ TEST_CASE("a disabled scenario starts nothing, but exits still end its running j
   CHECK(w.sql("SELECT state FROM journeys WHERE person = 'c:c1'") == "exited");
 }
 
+TEST_CASE("retention removes ended journeys and old log lines, never an active journey") {
+  world w({cart_scenario()});
+  w.apply(subscribe("s1", "c1", {"cart_reminders"}, at(9)));
+  w.apply(cart("e1", "c1", "cart-A", 120, at(10)));
+  w.apply(purchase("e2", "c1", at(10, 30)));          // cart-A's journey ends
+  w.apply(cart("e3", "c1", "cart-B", 120, at(11)));   // cart-B's stays active
+  auto store = storage::make_sqlite_journey_store(w.sim->db());
+  auto purged = store->purge_ended(*ingest::parse_rfc3339(at(12)));
+  REQUIRE(purged.has_value());
+  CHECK(*purged == 1);
+  CHECK(w.sql("SELECT group_concat(journey_key) FROM journeys") == "cart-B");
+  CHECK(w.sql("SELECT count(*) FROM journey_log") == "0");
+}
+
 }  // namespace
 }  // namespace webpushd::automation
