@@ -313,6 +313,7 @@ void daemon::reload(const config& next) {
   // (automation/engine.hpp says what happens to changed and removed ones).
   if (next.automation.scenarios) {
     impl_->engine->set_scenarios(next.automation.scenarios);
+    impl_->engine->set_shop({next.automation.shop_name, next.automation.shop_url});
     for (const auto& warning : next.automation.warnings) spdlog::warn("reload: scenarios: {}", warning);
     spdlog::info("reload: {} scenario(s) active", next.automation.scenarios->scenarios.size());
     impl_->cfg.automation = next.automation;

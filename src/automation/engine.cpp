@@ -111,7 +111,7 @@ std::string person_of(const storage::subscriber_record& subscriber) {
 }
 
 struct engine::impl {
-  mutable std::mutex mutex;  // guards `scenarios` (the pointer, not the set) and options.public_url
+  mutable std::mutex mutex;  // guards `scenarios` (the pointer, not the set), options.public_url and options.shop
   std::shared_ptr<const scenario_set> scenarios;
   engine_options options;
   const tracking::delivery_signer& signer;
@@ -188,9 +188,14 @@ struct engine::impl {
     return std::optional<std::string>{"s:" + e.subscription_id};
   }
 
+  shop_view shop() const {
+    std::lock_guard lock(mutex);
+    return options.shop;
+  }
+
   json context_for(const event_view& e, const subscriber_view& who, const scenario_def& sc, const step_def* step,
                    int step_number, time_point started) const {
-    return make_context(e, who, options.shop, sc.name, step ? std::string_view{step->name} : std::string_view{},
+    return make_context(e, who, shop(), sc.name, step ? std::string_view{step->name} : std::string_view{},
                         step_number, started);
   }
 
@@ -486,6 +491,11 @@ engine::engine(std::shared_ptr<const scenario_set> scenarios, engine_options opt
 void engine::set_scenarios(std::shared_ptr<const scenario_set> scenarios) {
   std::lock_guard lock(impl_->mutex);
   impl_->scenarios = scenarios ? std::move(scenarios) : std::make_shared<const scenario_set>();
+}
+
+void engine::set_shop(shop_view shop) {
+  std::lock_guard lock(impl_->mutex);
+  impl_->options.shop = std::move(shop);
 }
 
 void engine::set_public_url(std::string url) {

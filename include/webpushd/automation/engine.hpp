@@ -73,6 +73,8 @@ class engine {
 
   /// @brief Swaps the scenario set (config reload).
   void set_scenarios(std::shared_ptr<const scenario_set> scenarios);
+  /// @brief Replaces the shop fields templates read (config reload).
+  void set_shop(shop_view shop);
   /// @brief Sets the base of report URLs (the daemon knows its port only once
   /// it listens).
   void set_public_url(std::string url);
