@@ -2,8 +2,11 @@
 // file: the public header speaks std::string only.
 #include <algorithm>
 #include <cstdio>
+#include <map>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <unicode/currunit.h>
 #include <unicode/locid.h>
@@ -33,18 +36,34 @@ std::string plain(double amount, std::string_view currency) {
   return currency.empty() ? std::string{number} : std::string{number} + " " + std::string{currency};
 }
 
-}  // namespace
-
-std::string format_money(double amount, std::string_view currency, std::string_view locale) {
+// Building a formatter loads the locale's symbols and patterns — several
+// times the cost of formatting with it (measured: most of a scenario step's
+// CPU). Each thread keeps the ones it made, by locale and currency; a shop
+// has few of either. nullopt remembers a currency ICU refused.
+const std::optional<icu::number::LocalizedNumberFormatter>& formatter_for(std::string_view locale,
+                                                                            std::string_view currency) {
+  thread_local std::map<std::pair<std::string, std::string>, std::optional<icu::number::LocalizedNumberFormatter>,
+                        std::less<>>
+      cache;
+  auto key = std::make_pair(std::string{locale}, std::string{currency});
+  if (const auto it = cache.find(key); it != cache.end()) return it->second;
+  if (cache.size() >= 1024) cache.clear();  // bounded: locale tags come from subscribers
   // ICU accepts any three ASCII letters as a currency (unknown ones print as
   // the code itself); anything else it refuses, and the plain form is used.
   UErrorCode status = U_ZERO_ERROR;
-  const std::string code{currency};
-  const icu::CurrencyUnit unit{icu::StringPiece{code.data(), static_cast<int32_t>(code.size())}, status};
-  if (U_FAILURE(status)) return plain(amount, currency);
+  const icu::CurrencyUnit unit{icu::StringPiece{key.second.data(), static_cast<int32_t>(key.second.size())}, status};
+  std::optional<icu::number::LocalizedNumberFormatter> made;
+  if (U_SUCCESS(status)) made = icu::number::NumberFormatter::withLocale(locale_for(locale)).unit(unit);
+  return cache.emplace(std::move(key), std::move(made)).first->second;
+}
 
-  const auto formatted =
-      icu::number::NumberFormatter::withLocale(locale_for(locale)).unit(unit).formatDouble(amount, status);
+}  // namespace
+
+std::string format_money(double amount, std::string_view currency, std::string_view locale) {
+  const auto& formatter = formatter_for(locale, currency);
+  if (!formatter) return plain(amount, currency);
+  UErrorCode status = U_ZERO_ERROR;
+  const auto formatted = formatter->formatDouble(amount, status);
   if (U_FAILURE(status)) return plain(amount, currency);
   const icu::UnicodeString text = formatted.toString(status);
   if (U_FAILURE(status)) return plain(amount, currency);

@@ -75,7 +75,9 @@ void database::closer::operator()(sqlite3* db) const noexcept {
   sqlite3_close_v2(db);
 }
 
-database::database(sqlite3* db) : db_(db) {}
+database::database(sqlite3* db) : db_(db), statements_(std::make_shared<detail::statement_cache>()) {}
+
+detail::statement_cache& database::statements() noexcept { return *statements_; }
 database::database(database&&) noexcept = default;
 database& database::operator=(database&&) noexcept = default;
 database::~database() = default;

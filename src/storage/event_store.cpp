@@ -61,8 +61,8 @@ class sqlite_event_store final : public event_store {
   explicit sqlite_event_store(database& db) : db_(db) {}
 
   result<bool> insert_if_new(const stored_event& e) override {
-    auto st = detail::statement::prepare(
-        db_.handle(),
+    auto st = detail::statement::prepare_cached(
+        db_,
         "INSERT INTO events (id, type, customer_id, subscription_id, occurred_at, received_at, properties) "
         "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING");
     if (!st) return tl::unexpected(st.error());
@@ -78,7 +78,7 @@ class sqlite_event_store final : public event_store {
   }
 
   result<std::optional<stored_event>> find(const std::string& id) override {
-    auto st = detail::statement::prepare(db_.handle(), std::string{select_columns} + "WHERE id = ?");
+    auto st = detail::statement::prepare_cached(db_, std::string{select_columns} + "WHERE id = ?");
     if (!st) return tl::unexpected(st.error());
     st->bind_text(1, id);
     auto row = st->step();
@@ -89,7 +89,7 @@ class sqlite_event_store final : public event_store {
 
   result<std::vector<stored_event>> list_for(const std::string& customer_id,
                                              const std::string& subscription_id) override {
-    auto st = detail::statement::prepare(db_.handle(), std::string{select_columns} + person_filter +
+    auto st = detail::statement::prepare_cached(db_, std::string{select_columns} + person_filter +
                                                            " ORDER BY occurred_at, id");
     if (!st) return tl::unexpected(st.error());
     st->bind_text(1, customer_id).bind_text(2, subscription_id);
@@ -103,7 +103,7 @@ class sqlite_event_store final : public event_store {
   }
 
   result<std::size_t> erase_for(const std::string& customer_id, const std::string& subscription_id) override {
-    auto st = detail::statement::prepare(db_.handle(), std::string{"DELETE FROM events "} + person_filter);
+    auto st = detail::statement::prepare_cached(db_, std::string{"DELETE FROM events "} + person_filter);
     if (!st) return tl::unexpected(st.error());
     if (auto r = st->bind_text(1, customer_id).bind_text(2, subscription_id).run(); !r) {
       return tl::unexpected(r.error());
@@ -115,13 +115,13 @@ class sqlite_event_store final : public event_store {
     // Both tables or neither (a savepoint inside the writer's batch).
     transaction tx(db_);
     if (auto r = tx.begun(); !r) return tl::unexpected(r.error());
-    auto events = detail::statement::prepare(db_.handle(), purge_events_sql);
+    auto events = detail::statement::prepare_cached(db_, purge_events_sql);
     if (!events) return tl::unexpected(events.error());
     if (auto r = events->bind_int(1, unix_millis(before)).bind_int(2, unix_millis(unknown_before)).run(); !r) {
       return tl::unexpected(r.error());
     }
     const auto purged = static_cast<std::size_t>(events->changes());
-    auto interest = detail::statement::prepare(db_.handle(), purge_interest_sql);
+    auto interest = detail::statement::prepare_cached(db_, purge_interest_sql);
     if (!interest) return tl::unexpected(interest.error());
     if (auto r = interest->bind_int(1, unix_millis(before)).bind_int(2, unix_millis(unknown_before)).run(); !r) {
       return tl::unexpected(r.error());

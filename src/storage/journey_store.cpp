@@ -258,7 +258,7 @@ class sqlite_journey_store final : public journey_store {
   }
 
  private:
-  result<detail::statement> prepare(std::string_view sql) { return detail::statement::prepare(db_.handle(), sql); }
+  result<detail::statement> prepare(std::string_view sql) { return detail::statement::prepare_cached(db_, sql); }
 
   database& db_;
 };

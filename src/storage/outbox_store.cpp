@@ -121,12 +121,12 @@ class sqlite_outbox_store final : public outbox_store {
 
     transaction tx{db_};
     if (auto r = tx.begun(); !r) return tl::unexpected(std::move(r.error()));
-    auto check = detail::statement::prepare(db_.handle(), "SELECT state FROM subscriptions WHERE id = ?1");
+    auto check = detail::statement::prepare_cached(db_, "SELECT state FROM subscriptions WHERE id = ?1");
     if (!check) return tl::unexpected(std::move(check.error()));
-    auto granted = detail::statement::prepare(
-        db_.handle(), "SELECT 1 FROM subscription_categories WHERE subscription_id = ?1 AND category = ?2");
+    auto granted = detail::statement::prepare_cached(
+        db_, "SELECT 1 FROM subscription_categories WHERE subscription_id = ?1 AND category = ?2");
     if (!granted) return tl::unexpected(std::move(granted.error()));
-    auto insert = detail::statement::prepare(db_.handle(), R"sql(
+    auto insert = detail::statement::prepare_cached(db_, R"sql(
         INSERT INTO outbox (subscription_id, payload, ttl_seconds, urgency, topic, source, state, attempts,
                             created_at, next_attempt_at, expires_at, category, journey_id, delivery_id)
         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', 0, ?7, ?8, ?9, ?10, ?11, ?12))sql");
@@ -199,7 +199,7 @@ class sqlite_outbox_store final : public outbox_store {
     // connection's claim waits and then sees these rows as 'sending'.
     transaction tx{db_};
     if (auto r = tx.begun(); !r) return tl::unexpected(std::move(r.error()));
-    auto select = detail::statement::prepare(db_.handle(), R"sql(
+    auto select = detail::statement::prepare_cached(db_, R"sql(
         SELECT o.id, o.subscription_id, s.state = 'active', s.endpoint, s.p256dh, s.auth, o.payload,
                o.ttl_seconds, o.urgency, o.topic, o.attempts, o.created_at, o.expires_at, o.category,
                s.state = 'gone' AND s.gone_reason IS ?3,
@@ -211,10 +211,10 @@ class sqlite_outbox_store final : public outbox_store {
         ORDER BY o.next_attempt_at, o.id
         LIMIT ?2)sql");
     if (!select) return tl::unexpected(std::move(select.error()));
-    auto to_sending = detail::statement::prepare(
-        db_.handle(), "UPDATE outbox SET state = 'sending', claimed_at = ?2 WHERE id = ?1 AND state = 'queued'");
+    auto to_sending = detail::statement::prepare_cached(
+        db_, "UPDATE outbox SET state = 'sending', claimed_at = ?2 WHERE id = ?1 AND state = 'queued'");
     if (!to_sending) return tl::unexpected(std::move(to_sending.error()));
-    auto finish = detail::statement::prepare(db_.handle(), R"sql(
+    auto finish = detail::statement::prepare_cached(db_, R"sql(
         UPDATE outbox SET state = ?2, finished_at = ?3, last_reason = ?4
         WHERE id = ?1 AND state = 'queued')sql");
     if (!finish) return tl::unexpected(std::move(finish.error()));
@@ -299,13 +299,13 @@ class sqlite_outbox_store final : public outbox_store {
     // RETURNING: it makes SQLite build a temporary table for every row, which
     // profiling showed as the dispatcher's largest cost; the subscription is
     // looked up only for the rare gone results.
-    auto update = detail::statement::prepare(db_.handle(), R"sql(
+    auto update = detail::statement::prepare_cached(db_, R"sql(
         UPDATE outbox SET state = ?2, attempts = attempts + ?3, last_status = ?4, last_reason = ?5,
                           location = coalesce(?6, location),
                           next_attempt_at = coalesce(?7, next_attempt_at), finished_at = ?8
         WHERE id = ?1 AND state = 'sending')sql");
     if (!update) return tl::unexpected(std::move(update.error()));
-    auto subscription_of = detail::statement::prepare(db_.handle(), "SELECT subscription_id FROM outbox WHERE id = ?1");
+    auto subscription_of = detail::statement::prepare_cached(db_, "SELECT subscription_id FROM outbox WHERE id = ?1");
     if (!subscription_of) return tl::unexpected(std::move(subscription_of.error()));
 
     for (const auto& r : results) {
@@ -338,7 +338,7 @@ class sqlite_outbox_store final : public outbox_store {
   result<std::size_t> requeue_inflight(time_point now) override {
     // next_attempt_at is not later than the claim, so requeued messages are
     // due at once and keep their order; min() guards a clock set back.
-    auto stmt = detail::statement::prepare(db_.handle(), R"sql(
+    auto stmt = detail::statement::prepare_cached(db_, R"sql(
         UPDATE outbox SET state = 'queued', next_attempt_at = min(next_attempt_at, ?1)
         WHERE state = 'sending')sql");
     if (!stmt) return tl::unexpected(std::move(stmt.error()));
@@ -347,7 +347,7 @@ class sqlite_outbox_store final : public outbox_store {
   }
 
   result<std::optional<time_point>> next_due() override {
-    auto stmt = detail::statement::prepare(db_.handle(),
+    auto stmt = detail::statement::prepare_cached(db_,
                                            "SELECT min(next_attempt_at) FROM outbox WHERE state = 'queued'");
     if (!stmt) return tl::unexpected(std::move(stmt.error()));
     auto row = stmt->step();
@@ -357,7 +357,7 @@ class sqlite_outbox_store final : public outbox_store {
   }
 
   result<std::optional<outbox_row>> get(std::int64_t id) override {
-    auto stmt = detail::statement::prepare(db_.handle(),
+    auto stmt = detail::statement::prepare_cached(db_,
                                            "SELECT " + std::string{row_columns} + " FROM outbox WHERE id = ?1");
     if (!stmt) return tl::unexpected(std::move(stmt.error()));
     auto row = stmt->bind_int(1, id).step();
@@ -369,7 +369,7 @@ class sqlite_outbox_store final : public outbox_store {
   }
 
   result<outbox_counts> counts() override {
-    auto stmt = detail::statement::prepare(db_.handle(), "SELECT state, count(*) FROM outbox GROUP BY state");
+    auto stmt = detail::statement::prepare_cached(db_, "SELECT state, count(*) FROM outbox GROUP BY state");
     if (!stmt) return tl::unexpected(std::move(stmt.error()));
     outbox_counts c;
     for (;;) {
@@ -385,8 +385,8 @@ class sqlite_outbox_store final : public outbox_store {
   }
 
   result<std::vector<outbox_row>> list(std::optional<outbox_state> state, std::size_t limit) override {
-    auto stmt = detail::statement::prepare(
-        db_.handle(), "SELECT " + std::string{row_columns} +
+    auto stmt = detail::statement::prepare_cached(
+        db_, "SELECT " + std::string{row_columns} +
                           " FROM outbox WHERE ?1 IS NULL OR state = ?1 ORDER BY id DESC LIMIT ?2");
     if (!stmt) return tl::unexpected(std::move(stmt.error()));
     if (state) {
@@ -399,8 +399,8 @@ class sqlite_outbox_store final : public outbox_store {
   }
 
   result<std::vector<outbox_row>> list_for_subscription(std::int64_t subscription_id) override {
-    auto stmt = detail::statement::prepare(
-        db_.handle(), "SELECT " + std::string{row_columns} +
+    auto stmt = detail::statement::prepare_cached(
+        db_, "SELECT " + std::string{row_columns} +
                           ", payload FROM outbox WHERE subscription_id = ?1 ORDER BY id");
     if (!stmt) return tl::unexpected(std::move(stmt.error()));
     stmt->bind_int(1, subscription_id);

@@ -1,5 +1,7 @@
 #include "statement.hpp"
 
+#include "webpushd/storage/database.hpp"
+
 #include <cassert>
 #include <cctype>
 
@@ -41,6 +43,38 @@ result<statement> statement::prepare(sqlite3* db, std::string_view sql) {
     assert(std::isspace(static_cast<unsigned char>(*p)) || *p == ';');
   }
   return stmt;
+}
+
+statement_cache::~statement_cache() {
+  for (auto& [sql, stmt] : idle) sqlite3_finalize(stmt);
+}
+
+void statement_finalizer::operator()(sqlite3_stmt* stmt) const noexcept {
+  if (stmt == nullptr) return;
+  if (cache == nullptr) {
+    sqlite3_finalize(stmt);
+    return;
+  }
+  sqlite3_reset(stmt);
+  sqlite3_clear_bindings(stmt);
+  try {
+    cache->idle.emplace(sql, stmt);
+  } catch (...) {
+    sqlite3_finalize(stmt);  // out of memory: just do not keep it
+  }
+}
+
+result<statement> statement::prepare_cached(database& db, std::string_view sql) {
+  auto& cache = db.statements();
+  std::string key{sql};
+  if (const auto it = cache.idle.find(key); it != cache.idle.end()) {
+    sqlite3_stmt* stmt = it->second;
+    cache.idle.erase(it);
+    return statement{stmt, finalizer{&cache, std::move(key)}};
+  }
+  auto fresh = prepare(db.handle(), sql);
+  if (!fresh) return fresh;
+  return statement{fresh->stmt_.release(), finalizer{&cache, std::move(key)}};
 }
 
 statement& statement::check_bind(int rc, int index) {

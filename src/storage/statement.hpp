@@ -7,12 +7,17 @@
 
 #include <cstdint>
 #include <memory>
+#include <unordered_map>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "webpushd/core/bytes.hpp"
 #include "webpushd/core/error.hpp"
+
+namespace webpushd::storage {
+class database;
+}
 
 namespace webpushd::storage::detail {
 
@@ -23,6 +28,25 @@ error sqlite_error(sqlite3* db, int rc, std::string_view what);
 /// @brief Runs SQL without results (one or more statements).
 result<void> exec(sqlite3* db, std::string_view sql);
 
+/// @brief Idle prepared statements of one connection, by SQL text. Preparing
+/// is most of the cost of a small statement (the parser and planner run
+/// each time), and stores run the same few statements again and again.
+struct statement_cache {
+  std::unordered_multimap<std::string, sqlite3_stmt*> idle;
+  statement_cache() = default;
+  statement_cache(const statement_cache&) = delete;
+  statement_cache& operator=(const statement_cache&) = delete;
+  ~statement_cache();
+};
+
+/// @brief How a statement ends: finalized, or (cached) reset and returned
+/// to its connection's cache.
+struct statement_finalizer {
+  statement_cache* cache = nullptr;  ///< set: return the statement there instead of finalizing it
+  std::string sql;
+  void operator()(sqlite3_stmt* stmt) const noexcept;
+};
+
 /// @brief One prepared statement. Move-only.
 ///
 /// Text and blobs are always bound with SQLITE_TRANSIENT (SQLite copies
@@ -32,6 +56,11 @@ class statement {
  public:
   /// @brief Prepares exactly one statement.
   static result<statement> prepare(sqlite3* db, std::string_view sql);
+  /// @brief The same, reusing an idle statement of `db` with the same SQL;
+  /// when this object goes, the statement is reset and goes back to the
+  /// cache instead of being finalized. Each call gets its own statement (a
+  /// cached one is never shared by two live objects).
+  static result<statement> prepare_cached(database& db, std::string_view sql);
 
   /// @brief Binds parameter `index` (1-based) to an integer.
   statement& bind_int(int index, std::int64_t value);
@@ -64,10 +93,9 @@ class statement {
   std::int64_t changes() const noexcept;
 
  private:
-  struct finalizer {
-    void operator()(sqlite3_stmt* stmt) const noexcept { sqlite3_finalize(stmt); }
-  };
+  using finalizer = statement_finalizer;
   explicit statement(sqlite3_stmt* stmt) : stmt_(stmt) {}
+  statement(sqlite3_stmt* stmt, finalizer f) : stmt_(stmt, std::move(f)) {}
   statement& check_bind(int rc, int index);
 
   std::unique_ptr<sqlite3_stmt, finalizer> stmt_;

@@ -52,7 +52,7 @@ class sqlite_subscriber_store final : public subscriber_store {
       out.was_active = before.state == subscription_state::active;
       out.categories_before = before.categories;
       out.text_version_before = before.consent_text_version;
-      auto update = detail::statement::prepare(db_.handle(), R"sql(
+      auto update = detail::statement::prepare_cached(db_, R"sql(
           UPDATE subscriptions SET
             p256dh = ?2, auth = ?3, state = 'active', gone_at = NULL, gone_reason = NULL,
             public_id = coalesce(public_id, ?4), token_hash = ?5, timezone = ?6, locale = ?7,
@@ -71,7 +71,7 @@ class sqlite_subscriber_store final : public subscriber_store {
       if (auto r = update->run(); !r) return tl::unexpected(std::move(r.error()));
     } else {
       out.created = true;
-      auto insert = detail::statement::prepare(db_.handle(), R"sql(
+      auto insert = detail::statement::prepare_cached(db_, R"sql(
           INSERT INTO subscriptions (endpoint, p256dh, auth, state, created_at, updated_at, public_id, token_hash,
                                      timezone, locale, consent_text_version, last_seen_at)
           VALUES (?1, ?2, ?3, 'active', ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?4)
@@ -111,7 +111,7 @@ class sqlite_subscriber_store final : public subscriber_store {
   }
 
   result<std::optional<subscriber_record>> verify_token(std::string_view public_id, std::string_view token) override {
-    auto stmt = detail::statement::prepare(db_.handle(),
+    auto stmt = detail::statement::prepare_cached(db_,
                                            "SELECT id, token_hash, state FROM subscriptions WHERE public_id = ?1");
     if (!stmt) return tl::unexpected(std::move(stmt.error()));
     auto row = stmt->bind_text(1, public_id).step();
@@ -139,7 +139,7 @@ class sqlite_subscriber_store final : public subscriber_store {
     const std::int64_t now_ms = unix_millis(now);
     transaction tx{db_};
     if (auto r = tx.begun(); !r) return r;
-    auto update = detail::statement::prepare(db_.handle(), R"sql(
+    auto update = detail::statement::prepare_cached(db_, R"sql(
         UPDATE subscriptions SET consent_text_version = ?2, updated_at = ?3, last_seen_at = ?3
         WHERE id = ?1 AND state != 'erased')sql");
     if (!update) return tl::unexpected(std::move(update.error()));
@@ -150,7 +150,7 @@ class sqlite_subscriber_store final : public subscriber_store {
   }
 
   result<void> link_customer(std::int64_t id, std::string_view customer_id, time_point now) override {
-    auto update = detail::statement::prepare(db_.handle(), R"sql(
+    auto update = detail::statement::prepare_cached(db_, R"sql(
         UPDATE subscriptions SET customer_id = ?2, updated_at = ?3 WHERE id = ?1 AND state != 'erased')sql");
     if (!update) return tl::unexpected(std::move(update.error()));
     if (auto r = update->bind_int(1, id).bind_text(2, customer_id).bind_int(3, unix_millis(now)).run(); !r) return r;
@@ -159,8 +159,8 @@ class sqlite_subscriber_store final : public subscriber_store {
   }
 
   result<std::vector<subscriber_record>> list_by_customer(std::string_view customer_id) override {
-    auto stmt = detail::statement::prepare(
-        db_.handle(), "SELECT id FROM subscriptions WHERE customer_id = ?1 ORDER BY id");
+    auto stmt = detail::statement::prepare_cached(
+        db_, "SELECT id FROM subscriptions WHERE customer_id = ?1 ORDER BY id");
     if (!stmt) return tl::unexpected(std::move(stmt.error()));
     stmt->bind_text(1, customer_id);
     std::vector<std::int64_t> ids;
@@ -197,7 +197,7 @@ class sqlite_subscriber_store final : public subscriber_store {
       const std::int64_t other = (*holder)->id;
       if (auto r = cancel_queued(other, replaced_reason, now_ms); !r) return tl::unexpected(std::move(r.error()));
       if (auto r = delete_categories(other); !r) return tl::unexpected(std::move(r.error()));
-      auto retire = detail::statement::prepare(db_.handle(), R"sql(
+      auto retire = detail::statement::prepare_cached(db_, R"sql(
           UPDATE subscriptions SET endpoint = ?2, p256dh = '', auth = '', state = 'gone', gone_at = ?3,
             gone_reason = ?4, replaced_by = ?5, token_hash = NULL, customer_id = NULL, timezone = NULL,
             locale = NULL, updated_at = ?3
@@ -213,7 +213,7 @@ class sqlite_subscriber_store final : public subscriber_store {
     }
     // An unsubscribed subscriber stays unsubscribed: the browser renewing its
     // push subscription is not the person opting in again.
-    auto update = detail::statement::prepare(db_.handle(), R"sql(
+    auto update = detail::statement::prepare_cached(db_, R"sql(
         UPDATE subscriptions SET endpoint = ?2, p256dh = ?3, auth = ?4,
           state = CASE WHEN state = 'gone' AND gone_reason IS ?6 THEN state ELSE 'active' END,
           gone_at = CASE WHEN state = 'gone' AND gone_reason IS ?6 THEN gone_at END,
@@ -247,7 +247,7 @@ class sqlite_subscriber_store final : public subscriber_store {
     if (!cancelled) return tl::unexpected(std::move(cancelled.error()));
     out.messages_cancelled = *cancelled;
     if (auto r = delete_categories(id); !r) return tl::unexpected(std::move(r.error()));
-    auto update = detail::statement::prepare(db_.handle(), R"sql(
+    auto update = detail::statement::prepare_cached(db_, R"sql(
         UPDATE subscriptions SET state = 'gone', gone_at = coalesce(gone_at, ?2), gone_reason = ?3, updated_at = ?2
         WHERE id = ?1)sql");
     if (!update) return tl::unexpected(std::move(update.error()));
@@ -271,7 +271,7 @@ class sqlite_subscriber_store final : public subscriber_store {
     // their message payloads go too.
     std::vector<std::int64_t> ids{id};
     {
-      auto merged = detail::statement::prepare(db_.handle(), "SELECT id FROM subscriptions WHERE replaced_by = ?1");
+      auto merged = detail::statement::prepare_cached(db_, "SELECT id FROM subscriptions WHERE replaced_by = ?1");
       if (!merged) return tl::unexpected(std::move(merged.error()));
       merged->bind_int(1, id);
       for (;;) {
@@ -281,11 +281,11 @@ class sqlite_subscriber_store final : public subscriber_store {
         ids.push_back(merged->column_int(0));
       }
     }
-    auto cancel = detail::statement::prepare(db_.handle(), R"sql(
+    auto cancel = detail::statement::prepare_cached(db_, R"sql(
         UPDATE outbox SET state = 'cancelled', finished_at = ?2, last_reason = ?3
         WHERE subscription_id = ?1 AND state IN ('queued', 'sending'))sql");
     if (!cancel) return tl::unexpected(std::move(cancel.error()));
-    auto wipe = detail::statement::prepare(db_.handle(), R"sql(
+    auto wipe = detail::statement::prepare_cached(db_, R"sql(
         UPDATE outbox SET payload = x'', topic = NULL, location = NULL WHERE subscription_id = ?1)sql");
     if (!wipe) return tl::unexpected(std::move(wipe.error()));
     for (const auto target : ids) {
@@ -298,7 +298,7 @@ class sqlite_subscriber_store final : public subscriber_store {
       if (auto r = wipe->bind_int(1, target).run(); !r) return tl::unexpected(std::move(r.error()));
     }
     if (auto r = delete_categories(id); !r) return tl::unexpected(std::move(r.error()));
-    auto update = detail::statement::prepare(db_.handle(), R"sql(
+    auto update = detail::statement::prepare_cached(db_, R"sql(
         UPDATE subscriptions SET endpoint = ?2, p256dh = '', auth = '', state = 'erased', gone_at = ?3,
           gone_reason = NULL, token_hash = NULL, customer_id = NULL, timezone = NULL, locale = NULL,
           consent_text_version = NULL, last_seen_at = NULL, updated_at = ?3
@@ -325,7 +325,7 @@ class sqlite_subscriber_store final : public subscriber_store {
 
   template <class Key>
   result<std::optional<subscriber_record>> find_where(std::string_view condition, const Key& key) {
-    auto stmt = detail::statement::prepare(db_.handle(), "SELECT " + std::string{subscriber_columns} +
+    auto stmt = detail::statement::prepare_cached(db_, "SELECT " + std::string{subscriber_columns} +
                                                              " FROM subscriptions WHERE " + std::string{condition});
     if (!stmt) return tl::unexpected(std::move(stmt.error()));
     if constexpr (std::is_integral_v<Key>) {
@@ -363,8 +363,8 @@ class sqlite_subscriber_store final : public subscriber_store {
   }
 
   result<std::vector<std::string>> load_categories(std::int64_t id) {
-    auto stmt = detail::statement::prepare(
-        db_.handle(), "SELECT category FROM subscription_categories WHERE subscription_id = ?1 ORDER BY category");
+    auto stmt = detail::statement::prepare_cached(
+        db_, "SELECT category FROM subscription_categories WHERE subscription_id = ?1 ORDER BY category");
     if (!stmt) return tl::unexpected(std::move(stmt.error()));
     stmt->bind_int(1, id);
     std::vector<std::string> out;
@@ -382,15 +382,15 @@ class sqlite_subscriber_store final : public subscriber_store {
     const std::set<std::string> wanted(categories.begin(), categories.end());
     auto current = load_categories(id);
     if (!current) return tl::unexpected(std::move(current.error()));
-    auto remove = detail::statement::prepare(
-        db_.handle(), "DELETE FROM subscription_categories WHERE subscription_id = ?1 AND category = ?2");
+    auto remove = detail::statement::prepare_cached(
+        db_, "DELETE FROM subscription_categories WHERE subscription_id = ?1 AND category = ?2");
     if (!remove) return tl::unexpected(std::move(remove.error()));
     for (const auto& c : *current) {
       if (wanted.count(c) != 0) continue;
       remove->reset();
       if (auto r = remove->bind_int(1, id).bind_text(2, c).run(); !r) return r;
     }
-    auto add = detail::statement::prepare(db_.handle(), R"sql(
+    auto add = detail::statement::prepare_cached(db_, R"sql(
         INSERT INTO subscription_categories (subscription_id, category, granted_at) VALUES (?1, ?2, ?3)
         ON CONFLICT DO NOTHING)sql");
     if (!add) return tl::unexpected(std::move(add.error()));
@@ -402,13 +402,13 @@ class sqlite_subscriber_store final : public subscriber_store {
   }
 
   result<void> delete_categories(std::int64_t id) {
-    auto stmt = detail::statement::prepare(db_.handle(), "DELETE FROM subscription_categories WHERE subscription_id = ?1");
+    auto stmt = detail::statement::prepare_cached(db_, "DELETE FROM subscription_categories WHERE subscription_id = ?1");
     if (!stmt) return tl::unexpected(std::move(stmt.error()));
     return stmt->bind_int(1, id).run();
   }
 
   result<std::size_t> cancel_queued(std::int64_t id, std::string_view reason, std::int64_t now_ms) {
-    auto stmt = detail::statement::prepare(db_.handle(), R"sql(
+    auto stmt = detail::statement::prepare_cached(db_, R"sql(
         UPDATE outbox SET state = 'cancelled', finished_at = ?2, last_reason = ?3
         WHERE subscription_id = ?1 AND state = 'queued')sql");
     if (!stmt) return tl::unexpected(std::move(stmt.error()));

@@ -31,6 +31,10 @@ int latest_schema_version() noexcept;
 /// Opening sets WAL journaling, `synchronous=FULL` for files (a committed
 /// transaction survives power loss, which "ack after commit" relies on),
 /// foreign keys, a busy timeout, and applies pending migrations.
+namespace detail {
+struct statement_cache;
+}
+
 class database {
  public:
   /// @brief Opens (creating if needed) the database at `path` and migrates it.
@@ -57,6 +61,9 @@ class database {
   /// Repositories keep a reference to this object: don't move or destroy a
   /// database while stores made from it are in use.
   sqlite3* handle() const noexcept;
+  /// @brief Prepared statements kept for reuse on this connection
+  /// (detail::statement::prepare_cached), for repositories inside storage only.
+  detail::statement_cache& statements() noexcept;
 
  private:
   explicit database(sqlite3* db);
@@ -64,6 +71,8 @@ class database {
     void operator()(sqlite3* db) const noexcept;
   };
   std::unique_ptr<sqlite3, closer> db_;
+  // Declared after db_: destroyed (statements finalized) before the close.
+  std::shared_ptr<detail::statement_cache> statements_;
 };
 
 /// @brief `BEGIN IMMEDIATE` … `COMMIT`; rolls back unless commit() succeeded.

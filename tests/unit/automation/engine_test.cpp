@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -470,6 +471,72 @@ TEST_CASE("retention removes ended journeys and old log lines, never an active j
   CHECK(*purged == 1);
   CHECK(w.sql("SELECT group_concat(journey_key) FROM journeys") == "cart-B");
   CHECK(w.sql("SELECT count(*) FROM journey_log") == "0");
+}
+
+// A measurement, not a check: skipped unless asked for with
+//   WEBPUSHD_ENGINE_BENCH=20000 test_automation -tc='engine speed' --no-skip
+// (best in a Release build). N customers with one subscription each; the
+// engine reacts to N cart events in batches of 100 (as POST /v1/events
+// batches commit), then fires the N first reminders in the scheduler's
+// batches of 200, then N purchases end the journeys. Prints events/s and
+// steps/s with the engine's work only (no HTTP, one fsync per batch).
+TEST_CASE("engine speed" * doctest::skip()) {
+  const char* env = std::getenv("WEBPUSHD_ENGINE_BENCH");
+  const int n = env != nullptr ? std::stoi(env) : 20'000;
+  temp_dir dir;
+  storage::database db = storage::testing::open_ok(dir.db_file());
+  REQUIRE(db.exec("BEGIN"));
+  REQUIRE(db.exec("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < " + std::to_string(n) +
+                  ") INSERT INTO subscriptions (endpoint, p256dh, auth, state, created_at, updated_at, public_id, "
+                  "locale, timezone, customer_id) SELECT 'https://push.example/b/' || i, 'k', 'a', 'active', 0, 0, "
+                  "'sub_b' || i, 'pl-PL', 'Europe/Warsaw', 'c' || i FROM n"));
+  REQUIRE(db.exec("INSERT INTO subscription_categories SELECT id, 'cart_reminders', 0 FROM subscriptions"));
+  REQUIRE(db.exec("COMMIT"));
+  tracking::delivery_signer signer(bytes(32, std::uint8_t{1}));
+  engine eng(set_of({cart_scenario()}), engine_options{}, signer);
+  const auto t0 = *ingest::parse_rfc3339(at(10));
+  const auto run_batches = [&](const char* what, auto make) {
+    const auto start = std::chrono::steady_clock::now();
+    for (int first = 0; first < n; first += 100) {
+      std::vector<storage::stored_event> batch;
+      for (int i = first; i < std::min(n, first + 100); ++i) batch.push_back(make(i));
+      storage::transaction tx{db};
+      REQUIRE(tx.begun().has_value());
+      auto events = storage::make_sqlite_event_store(db);
+      for (const auto& e : batch) REQUIRE(events->insert_if_new(e).has_value());
+      REQUIRE(eng.on_events(db, batch, batch.front().received_at).has_value());
+      REQUIRE(tx.commit().has_value());
+    }
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    MESSAGE(std::string{what} << ": " << n << " events in " << secs << " s = " << static_cast<long>(n / secs) << " events/s");
+  };
+  run_batches("cart_updated → journeys started", [&](int i) {
+    const auto c = "c" + std::to_string(i + 1);
+    return storage::stored_event{"cart-" + std::to_string(i), "cart_updated", c, "", t0, t0,
+                                 cart("x", c, "cart-" + std::to_string(i), 120, at(10))["properties"].dump()};
+  });
+  const auto start = std::chrono::steady_clock::now();
+  std::size_t fired = 0;
+  while (true) {
+    storage::transaction tx{db};
+    REQUIRE(tx.begun().has_value());
+    auto r = eng.fire_due(db, t0 + 1h, 200);
+    REQUIRE(r.has_value());
+    REQUIRE(tx.commit().has_value());
+    fired += r->enqueued;
+    if (r->journeys < 200) break;
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  MESSAGE("first reminders: " << fired << " rendered and enqueued in " << secs << " s = "
+                              << static_cast<long>(static_cast<double>(fired) / secs) << " steps/s");
+  CHECK(fired == static_cast<std::size_t>(n));
+  run_batches("purchase → journeys exited", [&](int i) {
+    const auto c = "c" + std::to_string(i + 1);
+    const auto when = t0 + 2h;
+    return storage::stored_event{"order-" + std::to_string(i), "purchase", c, "", when, when,
+                                 purchase("x", c, at(12))["properties"].dump()};
+  });
+  CHECK(scalar(db, "SELECT count(*) FROM journeys WHERE state = 'exited'") == std::to_string(n));
 }
 
 }  // namespace
