@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <unordered_map>
 #include <optional>
 #include <string>
@@ -31,8 +32,13 @@ result<void> exec(sqlite3* db, std::string_view sql);
 /// @brief Idle prepared statements of one connection, by SQL text. Preparing
 /// is most of the cost of a small statement (the parser and planner run
 /// each time), and stores run the same few statements again and again.
+///
+/// Locked: a connection is meant for one thread, but SQLite itself allows
+/// sharing one (serialized mode) and some callers (tests reading counts
+/// while a dispatcher runs) do; the cache must not be what breaks that.
 struct statement_cache {
-  std::unordered_multimap<std::string, sqlite3_stmt*> idle;
+  std::mutex mutex;
+  std::unordered_multimap<std::string, sqlite3_stmt*> idle;  ///< guarded by mutex
   statement_cache() = default;
   statement_cache(const statement_cache&) = delete;
   statement_cache& operator=(const statement_cache&) = delete;
