@@ -179,7 +179,7 @@ result<void> put_automation(json& doc, storage::database& db, const std::vector<
     list.push_back({{"scenario", j.scenario},
                     {"person", j.person},
                     {"key", j.journey_key},
-                    {"state", j.state},
+                    {"state", storage::to_string(j.state)},
                     {"step", j.next_step},
                     {"next_at", optional_time(j.next_at)},
                     {"started_at", iso_time(j.started_at)},

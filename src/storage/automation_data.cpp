@@ -11,37 +11,6 @@
 namespace webpushd::storage {
 namespace {
 
-std::optional<time_point> optional_time(const detail::statement& st, int col) {
-  const auto ms = st.column_optional_int(col);
-  return ms ? std::optional<time_point>{from_unix_millis(*ms)} : std::nullopt;
-}
-
-result<std::vector<journey_log_entry>> journey_log(database& db, std::int64_t journey_id) {
-  auto st = detail::statement::prepare(
-      db.handle(),
-      "SELECT journey_id, scenario, step, person, subscription_id, outcome, reason, outbox_id, at FROM journey_log "
-      "WHERE journey_id = ? ORDER BY at, id");
-  if (!st) return tl::unexpected(std::move(st.error()));
-  st->bind_int(1, journey_id);
-  std::vector<journey_log_entry> out;
-  while (true) {
-    auto row = st->step();
-    if (!row) return tl::unexpected(std::move(row.error()));
-    if (!*row) return out;
-    journey_log_entry e;
-    e.journey_id = st->column_int(0);
-    e.scenario = st->column_text(1);
-    e.step = st->column_text(2);
-    e.person = st->column_text(3);
-    e.subscription_id = st->column_optional_int(4);
-    e.outcome = st->column_text(5);
-    e.reason = st->column_text(6);
-    e.outbox_id = st->column_optional_int(7);
-    e.at = from_unix_millis(st->column_int(8));
-    out.push_back(std::move(e));
-  }
-}
-
 // Runs a one-parameter DELETE once per value; adds up the rows removed.
 template <class Value, class Bind>
 result<std::size_t> delete_each(database& db, std::string_view sql, const std::vector<Value>& values, Bind bind) {
@@ -60,39 +29,16 @@ result<std::size_t> delete_each(database& db, std::string_view sql, const std::v
 }  // namespace
 
 result<std::vector<person_journey>> list_person_journeys(database& db, const std::vector<std::string>& persons) {
-  auto st = detail::statement::prepare(db.handle(), R"sql(
-      SELECT id, scenario, person, journey_key, state, next_step, next_at, context, started_at, updated_at,
-             ended_at, end_reason
-      FROM journeys WHERE person = ? ORDER BY started_at, id)sql");
-  if (!st) return tl::unexpected(std::move(st.error()));
+  auto journeys = make_sqlite_journey_store(db);
   std::vector<person_journey> out;
   for (const auto& person : persons) {
-    st->reset();
-    st->bind_text(1, person);
-    while (true) {
-      auto row = st->step();
-      if (!row) return tl::unexpected(std::move(row.error()));
-      if (!*row) break;
-      person_journey j;
-      j.id = st->column_int(0);
-      j.scenario = st->column_text(1);
-      j.person = st->column_text(2);
-      j.journey_key = st->column_text(3);
-      j.state = st->column_text(4);
-      j.next_step = st->column_int(5);
-      j.next_at = optional_time(*st, 6);
-      j.context = st->column_text(7);
-      j.started_at = from_unix_millis(st->column_int(8));
-      j.updated_at = from_unix_millis(st->column_int(9));
-      j.ended_at = optional_time(*st, 10);
-      j.end_reason = st->column_text(11);
-      out.push_back(std::move(j));
+    auto rows = journeys->of_person(person);
+    if (!rows) return tl::unexpected(std::move(rows.error()));
+    for (auto& row : *rows) {
+      auto log = journeys->log_of(row.id);
+      if (!log) return tl::unexpected(std::move(log.error()));
+      out.push_back(person_journey{std::move(row), std::move(*log)});
     }
-  }
-  for (auto& j : out) {
-    auto log = journey_log(db, j.id);
-    if (!log) return tl::unexpected(std::move(log.error()));
-    j.log = std::move(*log);
   }
   // Several persons: one timeline.
   std::stable_sort(out.begin(), out.end(), [](const person_journey& a, const person_journey& b) {

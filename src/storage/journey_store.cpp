@@ -47,6 +47,15 @@ journey_row read_journey(const detail::statement& st) {
   return j;
 }
 
+constexpr std::string_view log_columns =
+    "SELECT journey_id, scenario, step, person, subscription_id, outcome, reason, outbox_id, at FROM journey_log ";
+
+journey_log_entry read_log_entry(const detail::statement& s) {
+  return journey_log_entry{s.column_int(0),          s.column_text(1), s.column_text(2),
+                           s.column_text(3),         s.column_optional_int(4), s.column_text(5),
+                           s.column_text(6),         s.column_optional_int(7), from_unix_millis(s.column_int(8))};
+}
+
 std::optional<std::int64_t> millis_or_none(const std::optional<time_point>& t) {
   if (!t) return std::nullopt;
   return unix_millis(*t);
@@ -202,19 +211,25 @@ class sqlite_journey_store final : public journey_store {
     return st->run();
   }
 
+  result<std::vector<journey_row>> of_person(std::string_view person) override {
+    auto st = prepare(std::string{journey_columns} + "WHERE person = ?1 ORDER BY started_at, id");
+    if (!st) return tl::unexpected(std::move(st.error()));
+    st->bind_text(1, person);
+    return collect<journey_row>(*st, read_journey);
+  }
+
+  result<std::vector<journey_log_entry>> log_of(std::int64_t journey_id) override {
+    auto st = prepare(std::string{log_columns} + "WHERE journey_id = ?1 ORDER BY at, id");
+    if (!st) return tl::unexpected(std::move(st.error()));
+    st->bind_int(1, journey_id);
+    return collect<journey_log_entry>(*st, read_log_entry);
+  }
+
   result<std::vector<journey_log_entry>> log_entries(std::string_view scenario, std::size_t limit) override {
-    auto st = prepare(R"sql(
-        SELECT journey_id, scenario, step, person, subscription_id, outcome, reason, outbox_id, at
-        FROM journey_log WHERE ?1 = '' OR scenario = ?1 ORDER BY at, id LIMIT ?2)sql");
+    auto st = prepare(std::string{log_columns} + "WHERE ?1 = '' OR scenario = ?1 ORDER BY at, id LIMIT ?2");
     if (!st) return tl::unexpected(std::move(st.error()));
     st->bind_text(1, scenario).bind_int(2, static_cast<std::int64_t>(limit));
-    return collect<journey_log_entry>(*st, [](const detail::statement& s) {
-      return journey_log_entry{s.column_int(0),           s.column_text(1),
-                               s.column_text(2),          s.column_text(3),
-                               s.column_optional_int(4),  s.column_text(5),
-                               s.column_text(6),          s.column_optional_int(7),
-                               from_unix_millis(s.column_int(8))};
-    });
+    return collect<journey_log_entry>(*st, read_log_entry);
   }
 
   result<std::size_t> cancel_queued_messages(std::int64_t journey_id, std::string_view reason,

@@ -30,22 +30,9 @@ inline std::string customer_person(std::string_view customer_id) { return "c:" +
 /// @brief The person key of a subscriber: "s:<public id>".
 inline std::string subscriber_person(std::string_view public_id) { return "s:" + std::string{public_id}; }
 
-/// @brief One journey of a person as stored (state as text), with its log
-/// (journey_store's log rows, oldest first).
-struct person_journey {
-  std::int64_t id = 0;
-  std::string scenario;
-  std::string person;
-  std::string journey_key;
-  std::string state;  ///< active, completed, exited, cancelled
-  std::int64_t next_step = 0;
-  std::optional<time_point> next_at;
-  std::string context;  ///< JSON (what the trigger event and later events gave the journey)
-  time_point started_at{};
-  time_point updated_at{};
-  std::optional<time_point> ended_at;
-  std::string end_reason;  ///< empty while active
-  std::vector<journey_log_entry> log;
+/// @brief One journey of a person as journey_store reads it, with its log.
+struct person_journey : journey_row {
+  std::vector<journey_log_entry> log;  ///< oldest first
 };
 
 /// @brief One product_interest row.

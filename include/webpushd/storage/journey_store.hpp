@@ -98,6 +98,10 @@ class journey_store {
   virtual result<std::int64_t> count_active() = 0;
   /// @brief Appends to journey_log.
   virtual result<void> log(const journey_log_entry& e) = 0;
+  /// @brief Every journey of a person in any state, oldest first (GDPR exports).
+  virtual result<std::vector<journey_row>> of_person(std::string_view person) = 0;
+  /// @brief One journey's log lines, oldest first.
+  virtual result<std::vector<journey_log_entry>> log_of(std::int64_t journey_id) = 0;
   /// @brief journey_log lines, oldest first (simulate, tests, stats);
   /// `scenario` empty: all.
   virtual result<std::vector<journey_log_entry>> log_entries(std::string_view scenario, std::size_t limit) = 0;

@@ -68,7 +68,7 @@ TEST_CASE_FIXTURE(fixture, "list_person_journeys: the persons' journeys, oldest 
   CHECK(first.id == welcome);
   CHECK(first.scenario == "welcome");
   CHECK(first.person == "s:sub_a");
-  CHECK(first.state == "active");
+  CHECK(first.state == journey_state::active);
   CHECK(first.next_at == t0);
   CHECK_FALSE(first.ended_at.has_value());
   CHECK(first.end_reason.empty());
