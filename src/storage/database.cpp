@@ -1,6 +1,8 @@
 #include "webpushd/storage/database.hpp"
 
 #include <cassert>
+#include <chrono>
+#include <thread>
 
 #include "migrations.hpp"
 #include "statement.hpp"
@@ -103,7 +105,14 @@ result<database> database::open(const std::filesystem::path& path) {
   if (!version) return tl::unexpected(open_error(name, version.error()));
   if (*version > latest_schema_version()) return tl::unexpected(too_new(*version));
 
+  // Switching a fresh file to WAL while another connection does the same
+  // can answer SQLITE_BUSY at once, without calling the busy handler: retry
+  // for as long as the busy timeout would have waited.
   auto mode = query_text(raw, "PRAGMA journal_mode = WAL");
+  for (int waited = 0; !mode && mode.error().code == "storage_busy" && waited < busy_timeout_ms; waited += 10) {
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+    mode = query_text(raw, "PRAGMA journal_mode = WAL");
+  }
   if (!mode) return tl::unexpected(open_error(name, mode.error()));
   // An in-memory database answers "memory"; a file that cannot do WAL (e.g.
   // on a network file system) must not silently run in another mode.
