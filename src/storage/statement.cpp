@@ -58,7 +58,6 @@ void statement_finalizer::operator()(sqlite3_stmt* stmt) const noexcept {
   sqlite3_reset(stmt);
   sqlite3_clear_bindings(stmt);
   try {
-    const std::lock_guard lock(cache->mutex);
     cache->idle.emplace(sql, stmt);
   } catch (...) {
     sqlite3_finalize(stmt);  // out of memory: just do not keep it
@@ -69,12 +68,9 @@ result<statement> statement::prepare_cached(database& db, std::string_view sql) 
   auto& cache = db.statements();
   std::string key{sql};
   sqlite3_stmt* idle = nullptr;
-  {
-    const std::lock_guard lock(cache.mutex);
-    if (const auto it = cache.idle.find(key); it != cache.idle.end()) {
-      idle = it->second;
-      cache.idle.erase(it);
-    }
+  if (const auto it = cache.idle.find(key); it != cache.idle.end()) {
+    idle = it->second;
+    cache.idle.erase(it);
   }
   if (idle != nullptr) return statement{idle, finalizer{&cache, std::move(key)}};
   auto fresh = prepare(db.handle(), sql);

@@ -7,7 +7,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <unordered_map>
 #include <optional>
 #include <string>
@@ -33,12 +32,10 @@ result<void> exec(sqlite3* db, std::string_view sql);
 /// is most of the cost of a small statement (the parser and planner run
 /// each time), and stores run the same few statements again and again.
 ///
-/// Locked: a connection is meant for one thread, but SQLite itself allows
-/// sharing one (serialized mode) and some callers (tests reading counts
-/// while a dispatcher runs) do; the cache must not be what breaks that.
+/// Not locked, like the connection it belongs to: connections are opened
+/// NOMUTEX and used by one thread at a time (database.hpp).
 struct statement_cache {
-  std::mutex mutex;
-  std::unordered_multimap<std::string, sqlite3_stmt*> idle;  ///< guarded by mutex
+  std::unordered_multimap<std::string, sqlite3_stmt*> idle;
   statement_cache() = default;
   statement_cache(const statement_cache&) = delete;
   statement_cache& operator=(const statement_cache&) = delete;

@@ -33,12 +33,16 @@ endpoint_rules loopback_rules() {
 
 // A world: outbox and subscriptions in a real file, a signer, a sender and a
 // dispatcher wired as the daemon wires them, on the real clock (the sink and
-// the network run in real time).
+// the network run in real time). Connections are opened NOMUTEX, one thread
+// each: the dispatcher's loop owns `dispatcher_db`, the test reads and writes
+// through its own `db`, as the daemon's other threads do.
 struct world {
   storage::testing::temp_dir dir;
   storage::database db = storage::testing::open_ok(dir.db_file());
   std::unique_ptr<storage::outbox_store> outbox = storage::make_sqlite_outbox_store(db);
   std::unique_ptr<storage::subscription_store> subs = storage::make_sqlite_subscription_store(db);
+  storage::database dispatcher_db = storage::testing::open_ok(dir.db_file());
+  std::unique_ptr<storage::outbox_store> dispatcher_outbox = storage::make_sqlite_outbox_store(dispatcher_db);
   webpushd::system_clock clock;
   std::unique_ptr<webpush::vapid_signer> signer;
   std::unique_ptr<sender> network;
@@ -61,7 +65,7 @@ struct world {
     dopt.poll_interval = 20ms;
     dopt.retry = retry;
     dopt.rules = loopback_rules();
-    disp = std::make_unique<dispatcher>(dopt, *outbox, *signer, *network, clock);
+    disp = std::make_unique<dispatcher>(dopt, *dispatcher_outbox, *signer, *network, clock);
   }
   ~world() {
     disp->stop(1000ms);
