@@ -921,7 +921,7 @@ nlohmann::json to_json(const campaign_view& view, bool detailed) {
       const auto& c = *view.messages;
       out["messages"] = {{"queued", c.queued}, {"sending", c.sending}, {"sent", c.sent},
                          {"gone", c.gone},     {"failed", c.failed},   {"dead", c.dead},
-                         {"expired", c.expired}, {"cancelled", c.cancelled}};
+                         {"expired", c.expired}, {"cancelled", c.cancelled}, {"suppressed", c.suppressed}};
     }
   }
   if (view.messages_cancelled) out["messages_cancelled"] = *view.messages_cancelled;

@@ -253,6 +253,128 @@ CREATE INDEX campaigns_fanout_due ON campaigns (due_at) WHERE state IN ('schedul
 CREATE INDEX campaigns_created ON campaigns (created_at);
 )sql";
 
+// v7: pacing (frequency caps, quiet hours, unsubscribe learning) and recall.
+//
+// The outbox is rebuilt (SQLite cannot change a CHECK constraint in place)
+// to admit the state 'suppressed' — held back by a cap or quiet hours, as
+// opposed to 'cancelled', withdrawn by a journey exit, consent or erasure —
+// and gains what the send-time gate needs: the message's priority and
+// expected value (who wins a contested slot), admitted_at (set once, when it
+// first passes the gate, so a retry is not counted twice) and defer_limit
+// (the latest moment a deferral may push it to; NULL: dropped, never
+// deferred). recall_state tracks the RFC 8030 §7.3 DELETE of a message the
+// push service accepted but a journey exit made unwanted.
+//
+// pacing_history keeps, per subscription and scope ('' every push,
+// 's:<scenario>', 'c:<category>'), the most recent admission times as
+// packed 64-bit milliseconds, newest first, no more than the largest cap of
+// that scope needs: a cap decision reads and writes a few short rows by
+// primary key and never scans history.
+constexpr std::string_view v7_pacing = R"sql(
+CREATE TABLE outbox_v7 (
+  id              INTEGER PRIMARY KEY,
+  subscription_id INTEGER NOT NULL REFERENCES subscriptions (id),
+  payload         BLOB    NOT NULL,
+  ttl_seconds     INTEGER NOT NULL CHECK (ttl_seconds >= 0),
+  urgency         TEXT    NOT NULL DEFAULT 'normal'
+                          CHECK (urgency IN ('very-low', 'low', 'normal', 'high')),
+  topic           TEXT,
+  source          TEXT    NOT NULL DEFAULT '',
+  state           TEXT    NOT NULL DEFAULT 'queued'
+                          CHECK (state IN ('queued', 'sending', 'sent', 'gone', 'failed',
+                                           'dead', 'expired', 'cancelled', 'suppressed')),
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  created_at      INTEGER NOT NULL,
+  next_attempt_at INTEGER NOT NULL,
+  expires_at      INTEGER NOT NULL,
+  claimed_at      INTEGER,
+  finished_at     INTEGER,
+  last_status     INTEGER,
+  last_reason     TEXT,
+  location        TEXT,
+  category        TEXT,
+  journey_id      INTEGER,
+  delivery_id     TEXT,
+  priority        INTEGER NOT NULL DEFAULT 0,
+  value           REAL,
+  admitted_at     INTEGER,
+  defer_limit     INTEGER,
+  recall_state    TEXT CHECK (recall_state IN ('requested', 'recalled', 'too_late', 'unsupported', 'failed')),
+  recall_reason   TEXT
+) STRICT;
+
+INSERT INTO outbox_v7 (id, subscription_id, payload, ttl_seconds, urgency, topic, source, state, attempts,
+                       created_at, next_attempt_at, expires_at, claimed_at, finished_at, last_status,
+                       last_reason, location, category, journey_id, delivery_id, admitted_at)
+SELECT id, subscription_id, payload, ttl_seconds, urgency, topic, source, state, attempts,
+       created_at, next_attempt_at, expires_at, claimed_at, finished_at, last_status,
+       last_reason, location, category, journey_id, delivery_id,
+       CASE WHEN attempts > 0 OR state = 'sending' THEN coalesce(claimed_at, created_at) END
+FROM outbox;
+DROP TABLE outbox;
+ALTER TABLE outbox_v7 RENAME TO outbox;
+
+CREATE INDEX outbox_due ON outbox (next_attempt_at, id) WHERE state = 'queued';
+CREATE INDEX outbox_inflight ON outbox (id) WHERE state = 'sending';
+CREATE INDEX outbox_subscription ON outbox (subscription_id);
+CREATE INDEX outbox_journey ON outbox (journey_id) WHERE journey_id IS NOT NULL;
+CREATE INDEX outbox_source ON outbox (source);
+CREATE INDEX outbox_recall ON outbox (id) WHERE recall_state = 'requested';
+
+CREATE TABLE pacing_history (
+  subscription_id INTEGER NOT NULL,
+  scope           TEXT    NOT NULL,
+  sends           BLOB    NOT NULL,
+  PRIMARY KEY (subscription_id, scope)
+) STRICT, WITHOUT ROWID;
+
+-- Per source (scenario or campaign) and step, per hour: sends, deferrals and
+-- suppressions by reason, attributed unsubscribes by kind. Rolling windows
+-- are sums over hours.
+CREATE TABLE pacing_counters (
+  source TEXT    NOT NULL,
+  step   TEXT    NOT NULL,
+  hour   INTEGER NOT NULL,
+  metric TEXT    NOT NULL,
+  n      INTEGER NOT NULL,
+  PRIMARY KEY (source, step, hour, metric)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE pacing_levels (
+  scenario   TEXT    PRIMARY KEY,
+  level      INTEGER NOT NULL CHECK (level >= 0),
+  changed_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE pacing_level_log (
+  id           INTEGER PRIMARY KEY,
+  scenario     TEXT    NOT NULL,
+  at           INTEGER NOT NULL,
+  from_level   INTEGER NOT NULL,
+  to_level     INTEGER NOT NULL,
+  sends        INTEGER NOT NULL,
+  unsubscribes INTEGER NOT NULL,
+  reason       TEXT    NOT NULL
+) STRICT;
+
+CREATE INDEX pacing_level_log_scenario ON pacing_level_log (scenario, at);
+
+CREATE TABLE unsubscribe_attributions (
+  id              INTEGER PRIMARY KEY,
+  subscription_id INTEGER NOT NULL,
+  at              INTEGER NOT NULL,
+  kind            TEXT    NOT NULL CHECK (kind IN ('gone', 'unsubscribe', 'withdraw')),
+  category        TEXT,
+  source          TEXT    NOT NULL,
+  step            TEXT    NOT NULL,
+  outbox_id       INTEGER NOT NULL,
+  sent_at         INTEGER NOT NULL
+) STRICT;
+
+CREATE INDEX unsubscribe_attributions_source ON unsubscribe_attributions (source, at);
+CREATE INDEX unsubscribe_attributions_subscription ON unsubscribe_attributions (subscription_id);
+)sql";
+
 constexpr std::array all_migrations{
     migration{1, v1_subscriptions_and_outbox},
     migration{2, v2_subscribers_and_consent},
@@ -260,6 +382,7 @@ constexpr std::array all_migrations{
     migration{4, v4_events},
     migration{5, v5_automation},
     migration{6, v6_campaign_progress},
+    migration{7, v7_pacing},
 };
 
 }  // namespace

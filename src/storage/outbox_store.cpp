@@ -10,7 +10,7 @@
 namespace webpushd::storage {
 namespace {
 
-constexpr std::array state_names{"queued", "sending", "sent", "gone", "failed", "dead", "expired", "cancelled"};
+constexpr std::array state_names{"queued", "sending", "sent", "gone", "failed", "dead", "expired", "cancelled", "suppressed"};
 
 bool valid_urgency(std::string_view u) { return u == "very-low" || u == "low" || u == "normal" || u == "high"; }
 
@@ -423,6 +423,7 @@ std::int64_t& outbox_counts::of(outbox_state s) noexcept {
     case outbox_state::dead: return dead;
     case outbox_state::expired: return expired;
     case outbox_state::cancelled: return cancelled;
+    case outbox_state::suppressed: return suppressed;
   }
   return queued;
 }

@@ -217,7 +217,7 @@ int run_list(const list_options& o) {
     state = storage::parse_outbox_state(o.state);
     if (!state) {
       return failed({"invalid_state",
-              "unknown state '" + o.state + "'; use queued, sending, sent, gone, failed, dead, expired or cancelled",
+              "unknown state '" + o.state + "'; use queued, sending, sent, gone, failed, dead, expired, cancelled or suppressed",
               "state"});
     }
   }
@@ -289,7 +289,7 @@ int run_stats(const std::string& data_dir) {
   if (!c) return failed(c.error());
   const std::pair<const char*, std::int64_t> lines[] = {
       {"queued", c->queued}, {"sending", c->sending}, {"sent", c->sent},       {"gone", c->gone},
-      {"failed", c->failed}, {"dead", c->dead},       {"expired", c->expired}, {"cancelled", c->cancelled}};
+      {"failed", c->failed}, {"dead", c->dead},       {"expired", c->expired}, {"cancelled", c->cancelled}, {"suppressed", c->suppressed}};
   for (const auto& [name, n] : lines) std::cout << std::left << std::setw(10) << name << n << "\n";
   return exit_ok;
 }

@@ -29,7 +29,8 @@ enum class outbox_state {
   failed,     ///< permanent rejection (413, other 4xx): see last_status/last_reason
   dead,       ///< retries exhausted (dead letter): see last_reason
   expired,    ///< its TTL ran out before it could be delivered
-  cancelled,  ///< withdrawn before sending (journey exit, erasure)
+  cancelled,  ///< withdrawn before sending (journey exit, consent, erasure)
+  suppressed, ///< held back at send time by a cap or quiet hours (pacing): see last_reason
 };
 
 /// @brief Text form used in the database and in the CLI ("queued", …).
@@ -126,7 +127,8 @@ struct attempt_result {
 
 /// @brief Counts by state, for metrics and health.
 struct outbox_counts {
-  std::int64_t queued = 0, sending = 0, sent = 0, gone = 0, failed = 0, dead = 0, expired = 0, cancelled = 0;
+  std::int64_t queued = 0, sending = 0, sent = 0, gone = 0, failed = 0, dead = 0, expired = 0, cancelled = 0,
+               suppressed = 0;
   /// @brief The counter of state `s`.
   std::int64_t& of(outbox_state s) noexcept;
 };

@@ -9,6 +9,7 @@
 #include "webpushd/storage/database.hpp"
 #include "webpushd/storage/delivery_event_store.hpp"
 #include "webpushd/storage/subscription_store.hpp"
+#include "../../../src/storage/migrations.hpp"  // the real v1–v6 scripts, to build an old database
 
 using namespace webpushd;
 using namespace webpushd::storage;
@@ -178,4 +179,45 @@ TEST_CASE("schema v3 records delivery events once per (delivery, type)") {
   CHECK(got[0].type == "clicked");
   CHECK(got[0].action == "open");
   CHECK(got[1].action.empty());
+}
+
+TEST_CASE("v7 rebuilds a v6 outbox keeping every message, and admits the state 'suppressed'") {
+  temp_dir dir;
+  {
+    // A database exactly as webpushd left it at schema v6, with one message
+    // that was claimed (its admission is back-filled) and one still queued.
+    sqlite3* raw = nullptr;
+    REQUIRE(sqlite3_open(dir.db_file().c_str(), &raw) == SQLITE_OK);
+    std::string script;
+    for (const auto& m : detail::migrations()) {
+      if (m.version <= 6) script += std::string{m.sql} + "\n";
+    }
+    script += R"sql(
+      PRAGMA user_version = 6;
+      INSERT INTO subscriptions (id, endpoint, p256dh, auth, created_at, updated_at)
+        VALUES (1, 'https://fcm.googleapis.com/fcm/send/x', 'k', 'a', 1, 1);
+      INSERT INTO outbox (id, subscription_id, payload, ttl_seconds, source, state, attempts, created_at,
+                          next_attempt_at, expires_at, claimed_at, location, category, journey_id, delivery_id)
+        VALUES (7, 1, x'6869', 60, 'scenario:cart/first', 'sent', 1, 100, 100, 60100, 150,
+                'https://push.example/m/1', 'cart_reminders', 3, 'd_1'),
+               (8, 1, x'6869', 60, 'campaign:c_1', 'queued', 0, 200, 200, 60200, NULL, NULL, NULL, NULL, NULL);
+    )sql";
+    char* err = nullptr;
+    const int rc = sqlite3_exec(raw, script.c_str(), nullptr, nullptr, &err);
+    INFO((err != nullptr ? err : ""));
+    sqlite3_free(err);
+    sqlite3_close(raw);
+    REQUIRE(rc == SQLITE_OK);
+  }
+  auto db = open_ok(dir.db_file());
+  CHECK(db.schema_version() == latest_schema_version());
+  CHECK(scalar(db, "SELECT count(*) FROM outbox") == "2");
+  CHECK(scalar(db, "SELECT state || ' ' || location || ' ' || category || ' ' || journey_id || ' ' || delivery_id "
+                   "|| ' ' || admitted_at FROM outbox WHERE id = 7") ==
+        "sent https://push.example/m/1 cart_reminders 3 d_1 150");
+  CHECK(scalar(db, "SELECT state || ' ' || priority || ' ' || (admitted_at IS NULL) FROM outbox WHERE id = 8") ==
+        "queued 0 1");
+  CHECK(db.exec("UPDATE outbox SET state = 'suppressed' WHERE id = 8").has_value());
+  CHECK_FALSE(db.exec("UPDATE outbox SET state = 'held' WHERE id = 8").has_value());
+  CHECK(scalar(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'outbox'") == "6");
 }
