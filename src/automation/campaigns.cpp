@@ -15,6 +15,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "webpushd/core/text.hpp"
 #include "webpushd/crypto/primitives.hpp"
 #include "webpushd/ingest/events.hpp"
 #include "webpushd/tracking/beacons.hpp"
@@ -108,15 +109,10 @@ std::string join_path(const std::string& at, std::string_view key) {
   return at.empty() ? std::string(key) : at + "." + std::string(key);
 }
 
-// RFC 3339 UTC with milliseconds: "2026-11-27T08:00:00.000Z".
-std::string rfc3339_utc(time_point t) {
-  return date::format("%FT%TZ", std::chrono::floor<std::chrono::milliseconds>(t));
-}
-
 // A wall-clock time without offset: "2026-11-27T09:00:00".
 std::string local_text(time_point t) { return date::format("%FT%T", std::chrono::floor<std::chrono::seconds>(t)); }
 
-json time_or_null(const std::optional<time_point>& t) { return t ? json(rfc3339_utc(*t)) : json(nullptr); }
+json time_or_null(const std::optional<time_point>& t) { return t ? json(format_rfc3339(*t)) : json(nullptr); }
 
 const char* to_string(customer_filter f) {
   switch (f) {
@@ -898,13 +894,13 @@ nlohmann::json to_json(const campaign_view& view, bool detailed) {
               {"name", row.name},
               {"category", row.category},
               {"state", storage::to_string(row.state)},
-              {"send_at", row.local_time ? local_text(row.send_at) : rfc3339_utc(row.send_at)},
+              {"send_at", row.local_time ? local_text(row.send_at) : format_rfc3339(row.send_at)},
               {"local_time", row.local_time},
-              {"due_at", rfc3339_utc(row.due_at)},
+              {"due_at", format_rfc3339(row.due_at)},
               {"ttl", member("ttl", "24h")},
               {"urgency", member("urgency", "normal")},
               {"audience", member("audience", json{{"locales", json::array()}, {"customer", "any"}})},
-              {"created_at", rfc3339_utc(row.created_at)},
+              {"created_at", format_rfc3339(row.created_at)},
               {"created_by", row.created_by},
               {"started_at", time_or_null(row.started_at)},
               {"finished_at", time_or_null(row.finished_at)},

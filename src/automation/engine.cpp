@@ -5,6 +5,7 @@
 
 #include "webpushd/automation/condition.hpp"
 #include "webpushd/core/bytes.hpp"
+#include "webpushd/core/text.hpp"
 #include "webpushd/crypto/primitives.hpp"
 #include "webpushd/storage/journey_store.hpp"
 #include "webpushd/storage/outbox_store.hpp"
@@ -82,16 +83,6 @@ std::vector<std::string> interest_products(const event_view& e) {
     }
   }
   return out;
-}
-
-std::string format_duration(std::chrono::milliseconds d) {
-  using namespace std::chrono;
-  const auto ms = d.count();
-  if (ms % (24 * 3600 * 1000LL) == 0 && ms != 0) return std::to_string(ms / (24 * 3600 * 1000LL)) + "d";
-  if (ms % (3600 * 1000LL) == 0 && ms != 0) return std::to_string(ms / (3600 * 1000LL)) + "h";
-  if (ms % (60 * 1000LL) == 0 && ms != 0) return std::to_string(ms / (60 * 1000LL)) + "m";
-  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
-  return std::to_string(ms) + "ms";
 }
 
 // RFC 8030 §5.4: at most 32 characters of the base64url alphabet. Derived

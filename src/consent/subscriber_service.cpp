@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "webpushd/core/bytes.hpp"
+#include "webpushd/core/text.hpp"
 #include "webpushd/crypto/primitives.hpp"
 #include "webpushd/storage/automation_data.hpp"
 #include "webpushd/storage/event_store.hpp"
@@ -135,9 +136,6 @@ result<erase_outcome> erase_one(storage::database& db, const storage::subscriber
   return out;
 }
 
-std::string iso_time(time_point t) {
-  return date::format("%FT%TZ", std::chrono::floor<std::chrono::milliseconds>(t));
-}
 
 json text_or_null(const std::string& s);
 
@@ -151,14 +149,14 @@ result<json> events_json(storage::database& db, const std::string& customer_id, 
                       {"type", e.type},
                       {"customer_id", text_or_null(e.customer_id)},
                       {"subscription_id", text_or_null(e.subscription_id)},
-                      {"occurred_at", iso_time(e.occurred_at)},
-                      {"received_at", iso_time(e.received_at)},
+                      {"occurred_at", format_rfc3339(e.occurred_at)},
+                      {"received_at", format_rfc3339(e.received_at)},
                       {"properties", json::parse(e.properties, nullptr, false)}});
   }
   return events;
 }
 
-json optional_time(const std::optional<time_point>& t) { return t ? json(iso_time(*t)) : json(nullptr); }
+json optional_time(const std::optional<time_point>& t) { return t ? json(format_rfc3339(*t)) : json(nullptr); }
 
 // The scenario engine's data about these persons, for the GDPR exports:
 // {"journeys": […], "product_interest": […]} merged into `doc`.
@@ -173,7 +171,7 @@ result<void> put_automation(json& doc, storage::database& db, const std::vector<
                      {"outcome", l.outcome},
                      {"reason", text_or_null(l.reason)},
                      {"message_id", l.outbox_id ? json(*l.outbox_id) : json(nullptr)},
-                     {"at", iso_time(l.at)}});
+                     {"at", format_rfc3339(l.at)}});
     }
     auto context = json::parse(j.context, nullptr, false);
     list.push_back({{"scenario", j.scenario},
@@ -182,8 +180,8 @@ result<void> put_automation(json& doc, storage::database& db, const std::vector<
                     {"state", storage::to_string(j.state)},
                     {"step", j.next_step},
                     {"next_at", optional_time(j.next_at)},
-                    {"started_at", iso_time(j.started_at)},
-                    {"updated_at", iso_time(j.updated_at)},
+                    {"started_at", format_rfc3339(j.started_at)},
+                    {"updated_at", format_rfc3339(j.updated_at)},
                     {"ended_at", optional_time(j.ended_at)},
                     {"end_reason", text_or_null(j.end_reason)},
                     {"context", context.is_discarded() ? json(j.context) : std::move(context)},
@@ -193,7 +191,7 @@ result<void> put_automation(json& doc, storage::database& db, const std::vector<
   if (!interest) return tl::unexpected(std::move(interest.error()));
   json products = json::array();
   for (const auto& i : *interest) {
-    products.push_back({{"product_id", i.product_id}, {"person", i.person}, {"at", iso_time(i.at)}});
+    products.push_back({{"product_id", i.product_id}, {"person", i.person}, {"at", format_rfc3339(i.at)}});
   }
   doc["journeys"] = std::move(list);
   doc["product_interest"] = std::move(products);
@@ -569,8 +567,8 @@ result<nlohmann::json> subscriber_service::export_one(const std::string& public_
       {"consent_text_version", text_or_null(s.consent_text_version)},
       {"timezone", text_or_null(s.timezone)},
       {"locale", text_or_null(s.locale)},
-      {"created_at", iso_time(s.created_at)},
-      {"updated_at", iso_time(s.updated_at)},
+      {"created_at", format_rfc3339(s.created_at)},
+      {"updated_at", format_rfc3339(s.updated_at)},
       {"last_seen_at", optional_time(s.last_seen_at)},
       {"ended_at", optional_time(s.gone_at)},
   };
@@ -579,7 +577,7 @@ result<nlohmann::json> subscriber_service::export_one(const std::string& public_
   if (!entries) return tl::unexpected(std::move(entries.error()));
   for (const auto& e : *entries) {
     ledger.push_back({{"seq", e.seq},
-                      {"at", iso_time(from_unix_millis(e.at_ms))},
+                      {"at", format_rfc3339(from_unix_millis(e.at_ms))},
                       {"action", e.action},
                       {"categories_before", categories_json(e.categories_before)},
                       {"categories_after", categories_json(e.categories_after)},
@@ -596,7 +594,7 @@ result<nlohmann::json> subscriber_service::export_one(const std::string& public_
              {"state", storage::to_string(m.state)},
              {"category", text_or_null(m.category)},
              {"source", m.source},
-             {"created_at", iso_time(m.created_at)},
+             {"created_at", format_rfc3339(m.created_at)},
              {"finished_at", optional_time(m.finished_at)},
              {"attempts", m.attempts},
              {"last_status", m.last_status ? json(*m.last_status) : json(nullptr)},

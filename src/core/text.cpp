@@ -1,5 +1,7 @@
 #include "webpushd/core/text.hpp"
 
+#include <date/date.h>
+
 namespace webpushd {
 
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
@@ -16,6 +18,20 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
   if (unit == "h") return duration_cast<milliseconds>(hours{n});
   if (unit == "d") return duration_cast<milliseconds>(hours{24 * n});
   return std::nullopt;
+}
+
+std::string format_duration(std::chrono::milliseconds d) {
+  const auto ms = d.count();
+  constexpr long long second = 1000, minute = 60 * second, hour = 60 * minute, day = 24 * hour;
+  if (ms != 0 && ms % day == 0) return std::to_string(ms / day) + "d";
+  if (ms != 0 && ms % hour == 0) return std::to_string(ms / hour) + "h";
+  if (ms != 0 && ms % minute == 0) return std::to_string(ms / minute) + "m";
+  if (ms % second == 0) return std::to_string(ms / second) + "s";
+  return std::to_string(ms) + "ms";
+}
+
+std::string format_rfc3339(std::chrono::system_clock::time_point t) {
+  return date::format("%FT%TZ", std::chrono::floor<std::chrono::milliseconds>(t));
 }
 
 std::string json_pointer_token(std::string_view key) {

@@ -61,17 +61,6 @@ std::optional<std::int64_t> millis_or_none(const std::optional<time_point>& t) {
   return unix_millis(*t);
 }
 
-template <class T, class Read>
-result<std::vector<T>> collect(detail::statement& st, Read read) {
-  std::vector<T> out;
-  while (true) {
-    auto row = st.step();
-    if (!row) return tl::unexpected(std::move(row.error()));
-    if (!*row) return out;
-    out.push_back(read(st));
-  }
-}
-
 class sqlite_journey_store final : public journey_store {
  public:
   explicit sqlite_journey_store(database& db) : db_(db) {}
@@ -82,17 +71,21 @@ class sqlite_journey_store final : public journey_store {
                       "WHERE scenario = ?1 AND person = ?2 AND journey_key = ?3 AND state = 'active'");
     if (!st) return tl::unexpected(std::move(st.error()));
     st->bind_text(1, scenario).bind_text(2, person).bind_text(3, key);
-    auto rows = collect<journey_row>(*st, read_journey);
-    if (!rows) return tl::unexpected(std::move(rows.error()));
-    if (rows->empty()) return std::optional<journey_row>{};
-    return std::optional<journey_row>{std::move(rows->front())};
+    return first_of(*st);
+  }
+
+  result<std::optional<journey_row>> get(std::int64_t id) override {
+    auto st = prepare(std::string{journey_columns} + "WHERE id = ?1");
+    if (!st) return tl::unexpected(std::move(st.error()));
+    st->bind_int(1, id);
+    return first_of(*st);
   }
 
   result<std::vector<journey_row>> active_for_person(std::string_view scenario, std::string_view person) override {
     auto st = prepare(std::string{journey_columns} + "WHERE (?1 = '' OR scenario = ?1) AND person = ?2 AND state = 'active' ORDER BY id");
     if (!st) return tl::unexpected(std::move(st.error()));
     st->bind_text(1, scenario).bind_text(2, person);
-    return collect<journey_row>(*st, read_journey);
+    return detail::collect_rows<journey_row>(*st, read_journey);
   }
 
   result<void> move_to_person(std::int64_t id, std::string_view person, time_point now) override {
@@ -174,7 +167,7 @@ class sqlite_journey_store final : public journey_store {
                       "WHERE state = 'active' AND next_at <= ?1 ORDER BY next_at, id LIMIT ?2");
     if (!st) return tl::unexpected(std::move(st.error()));
     st->bind_int(1, unix_millis(now)).bind_int(2, static_cast<std::int64_t>(limit));
-    return collect<journey_row>(*st, read_journey);
+    return detail::collect_rows<journey_row>(*st, read_journey);
   }
 
   result<std::optional<time_point>> next_due() override {
@@ -215,30 +208,30 @@ class sqlite_journey_store final : public journey_store {
     auto st = prepare(std::string{journey_columns} + "WHERE person = ?1 ORDER BY started_at, id");
     if (!st) return tl::unexpected(std::move(st.error()));
     st->bind_text(1, person);
-    return collect<journey_row>(*st, read_journey);
+    return detail::collect_rows<journey_row>(*st, read_journey);
   }
 
   result<std::vector<journey_log_entry>> log_of(std::int64_t journey_id) override {
     auto st = prepare(std::string{log_columns} + "WHERE journey_id = ?1 ORDER BY at, id");
     if (!st) return tl::unexpected(std::move(st.error()));
     st->bind_int(1, journey_id);
-    return collect<journey_log_entry>(*st, read_log_entry);
+    return detail::collect_rows<journey_log_entry>(*st, read_log_entry);
   }
 
   result<std::vector<journey_log_entry>> log_entries(std::string_view scenario, std::size_t limit) override {
     auto st = prepare(std::string{log_columns} + "WHERE ?1 = '' OR scenario = ?1 ORDER BY at, id LIMIT ?2");
     if (!st) return tl::unexpected(std::move(st.error()));
     st->bind_text(1, scenario).bind_int(2, static_cast<std::int64_t>(limit));
-    return collect<journey_log_entry>(*st, read_log_entry);
+    return detail::collect_rows<journey_log_entry>(*st, read_log_entry);
   }
 
-  result<std::size_t> cancel_queued_messages(std::int64_t journey_id, std::string_view reason,
-                                             time_point now) override {
+  result<std::size_t> cancel_queued_messages(std::int64_t journey_id, std::string_view reason, time_point now,
+                                             std::optional<std::int64_t> subscription_id) override {
     auto st = prepare(R"sql(
         UPDATE outbox SET state = 'cancelled', last_reason = ?2, finished_at = ?3
-        WHERE journey_id = ?1 AND state = 'queued')sql");
+        WHERE journey_id = ?1 AND state = 'queued' AND (?4 IS NULL OR subscription_id = ?4))sql");
     if (!st) return tl::unexpected(std::move(st.error()));
-    st->bind_int(1, journey_id).bind_text(2, reason).bind_int(3, unix_millis(now));
+    st->bind_int(1, journey_id).bind_text(2, reason).bind_int(3, unix_millis(now)).bind_int(4, subscription_id);
     if (auto r = st->run(); !r) return tl::unexpected(std::move(r.error()));
     return static_cast<std::size_t>(st->changes());
   }
@@ -269,10 +262,17 @@ class sqlite_journey_store final : public journey_store {
         "SELECT person FROM product_interest WHERE product_id = ?1 AND at >= ?2 ORDER BY person LIMIT ?3");
     if (!st) return tl::unexpected(std::move(st.error()));
     st->bind_text(1, product_id).bind_int(2, unix_millis(since)).bind_int(3, static_cast<std::int64_t>(limit));
-    return collect<std::string>(*st, [](const detail::statement& s) { return s.column_text(0); });
+    return detail::collect_rows<std::string>(*st, [](const detail::statement& s) { return s.column_text(0); });
   }
 
  private:
+  static result<std::optional<journey_row>> first_of(detail::statement& st) {
+    auto rows = detail::collect_rows<journey_row>(st, read_journey);
+    if (!rows) return tl::unexpected(std::move(rows.error()));
+    if (rows->empty()) return std::optional<journey_row>{};
+    return std::optional<journey_row>{std::move(rows->front())};
+  }
+
   result<detail::statement> prepare(std::string_view sql) { return detail::statement::prepare_cached(db_, sql); }
 
   database& db_;

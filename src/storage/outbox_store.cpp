@@ -51,7 +51,24 @@ struct candidate {
   bool subscription_active = false;
   bool unsubscribed = false;      // gone because the subscriber asked
   bool category_granted = false;  // no category, or one the subscriber grants
+  bool admitted = false;          // passed the gate before (a retry)
+  gate_candidate gate;            // what the gate decides on, when not admitted
 };
+
+// The order the gate sees one claim's candidates in: per subscription,
+// highest priority, then highest expected value, then earliest due — so when
+// two messages compete for the last slot, the more valuable one takes it.
+bool gate_order(const candidate* a, const candidate* b) {
+  const auto& x = a->gate;
+  const auto& y = b->gate;
+  if (x.subscription_id != y.subscription_id) return x.subscription_id < y.subscription_id;
+  if (x.priority != y.priority) return x.priority > y.priority;
+  const double xv = x.value.value_or(0);
+  const double yv = y.value.value_or(0);
+  if (xv != yv) return xv > yv;
+  if (x.due != y.due) return x.due < y.due;
+  return x.message_id < y.message_id;
+}
 
 // What claim_due does with a due message that must not be sent: the state
 // and reason it is finished with; nullopt means "claim it".
@@ -128,8 +145,9 @@ class sqlite_outbox_store final : public outbox_store {
     if (!granted) return tl::unexpected(std::move(granted.error()));
     auto insert = detail::statement::prepare_cached(db_, R"sql(
         INSERT INTO outbox (subscription_id, payload, ttl_seconds, urgency, topic, source, state, attempts,
-                            created_at, next_attempt_at, expires_at, category, journey_id, delivery_id)
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', 0, ?7, ?8, ?9, ?10, ?11, ?12))sql");
+                            created_at, next_attempt_at, expires_at, category, journey_id, delivery_id,
+                            priority, value, defer_limit)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', 0, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15))sql");
     if (!insert) return tl::unexpected(std::move(insert.error()));
 
     const std::int64_t now_ms = unix_millis(now);
@@ -175,7 +193,10 @@ class sqlite_outbox_store final : public outbox_store {
           .bind_int(8, first_attempt_ms)
           .bind_int(9, expires_ms)
           .bind_text_or_null(10, m.category)
-          .bind_text_or_null(12, m.delivery_id);
+          .bind_text_or_null(12, m.delivery_id)
+          .bind_int(13, std::int64_t{m.priority})
+          .bind_real(14, m.value)
+          .bind_int(15, m.defer_limit ? std::optional<std::int64_t>{unix_millis(*m.defer_limit)} : std::nullopt);
       if (m.journey_id) {
         insert->bind_int(11, *m.journey_id);
       } else {
@@ -205,15 +226,25 @@ class sqlite_outbox_store final : public outbox_store {
                s.state = 'gone' AND s.gone_reason IS ?3,
                o.category IS NULL OR EXISTS (SELECT 1 FROM subscription_categories c
                                              WHERE c.subscription_id = o.subscription_id
-                                               AND c.category = o.category)
+                                               AND c.category = o.category),
+               o.admitted_at IS NOT NULL, o.source, coalesce(s.timezone, ''), o.journey_id, o.priority, o.value,
+               o.next_attempt_at, o.defer_limit
         FROM outbox o JOIN subscriptions s ON s.id = o.subscription_id
         WHERE o.state = 'queued' AND o.next_attempt_at <= ?1
         ORDER BY o.next_attempt_at, o.id
         LIMIT ?2)sql");
     if (!select) return tl::unexpected(std::move(select.error()));
-    auto to_sending = detail::statement::prepare_cached(
-        db_, "UPDATE outbox SET state = 'sending', claimed_at = ?2 WHERE id = ?1 AND state = 'queued'");
+    auto to_sending = detail::statement::prepare_cached(db_, R"sql(
+        UPDATE outbox SET state = 'sending', claimed_at = ?2, admitted_at = coalesce(admitted_at, ?2)
+        WHERE id = ?1 AND state = 'queued')sql");
     if (!to_sending) return tl::unexpected(std::move(to_sending.error()));
+    // A deferred message lives its TTL from its new first attempt, like one
+    // enqueued for later.
+    auto defer = detail::statement::prepare_cached(db_, R"sql(
+        UPDATE outbox SET next_attempt_at = ?2, expires_at = max(expires_at, ?2 + ttl_seconds * 1000),
+                          last_reason = ?3
+        WHERE id = ?1 AND state = 'queued')sql");
+    if (!defer) return tl::unexpected(std::move(defer.error()));
     auto finish = detail::statement::prepare_cached(db_, R"sql(
         UPDATE outbox SET state = ?2, finished_at = ?3, last_reason = ?4
         WHERE id = ?1 AND state = 'queued')sql");
@@ -250,11 +281,23 @@ class sqlite_outbox_store final : public outbox_store {
         c.message.category = select->column_text(13);
         c.unsubscribed = select->column_int(14) != 0;
         c.category_granted = select->column_int(15) != 0;
+        c.admitted = select->column_int(16) != 0;
+        c.gate.message_id = c.message.id;
+        c.gate.subscription_id = c.message.subscription_id;
+        c.gate.source = select->column_text(17);
+        c.gate.category = c.message.category;
+        c.gate.timezone = select->column_text(18);
+        c.gate.journey_id = select->column_optional_int(19);
+        c.gate.priority = static_cast<int>(select->column_int(20));
+        c.gate.value = select->column_optional_real(21);
+        c.gate.due = from_unix_millis(select->column_int(22));
+        if (const auto limit_ms = select->column_optional_int(23)) c.gate.defer_limit = from_unix_millis(*limit_ms);
         batch.push_back(std::move(c));
       }
       select->reset();  // ends the read before the updates
 
       bool finished_any = false;
+      std::vector<candidate*> to_claim;
       for (auto& c : batch) {
         // Consent is checked here, at send time, under the same write lock as
         // the claim: a withdrawal committed before this transaction began is
@@ -269,11 +312,42 @@ class sqlite_outbox_store final : public outbox_store {
           finished_any = true;
           continue;
         }
+        to_claim.push_back(&c);
+      }
+      if (gate_ != nullptr) {
+        // Caps and quiet hours, in contest order; the claim keeps due order.
+        std::vector<candidate*> contest;
+        for (auto* c : to_claim) {
+          if (!c->admitted) contest.push_back(c);
+        }
+        std::sort(contest.begin(), contest.end(), gate_order);
+        std::vector<std::int64_t> held;
+        for (auto* c : contest) {
+          auto verdict = gate_->decide(c->gate, now);
+          if (!verdict) return tl::unexpected(std::move(verdict.error()));
+          if (verdict->what == gate_verdict::kind::admit) continue;
+          if (verdict->what == gate_verdict::kind::defer) {
+            defer->reset();
+            defer->bind_int(1, c->message.id).bind_int(2, unix_millis(verdict->until)).bind_text(3, verdict->reason);
+            if (auto r = defer->run(); !r) return tl::unexpected(std::move(r.error()));
+          } else {
+            finish->reset();
+            finish->bind_int(1, c->message.id).bind_text(2, "suppressed").bind_int(3, now_ms).bind_text(4, verdict->reason);
+            if (auto r = finish->run(); !r) return tl::unexpected(std::move(r.error()));
+          }
+          held.push_back(c->message.id);
+          finished_any = true;
+        }
+        std::erase_if(to_claim, [&](const candidate* c) {
+          return std::find(held.begin(), held.end(), c->message.id) != held.end();
+        });
+      }
+      for (auto* c : to_claim) {
         to_sending->reset();
-        if (auto r = to_sending->bind_int(1, c.message.id).bind_int(2, now_ms).run(); !r) {
+        if (auto r = to_sending->bind_int(1, c->message.id).bind_int(2, now_ms).run(); !r) {
           return tl::unexpected(std::move(r.error()));
         }
-        claimed.push_back(std::move(c.message));
+        claimed.push_back(std::move(c->message));
       }
       if (batch.size() < wanted || !finished_any) break;
     }
@@ -305,8 +379,21 @@ class sqlite_outbox_store final : public outbox_store {
                           next_attempt_at = coalesce(?7, next_attempt_at), finished_at = ?8
         WHERE id = ?1 AND state = 'sending')sql");
     if (!update) return tl::unexpected(std::move(update.error()));
-    auto subscription_of = detail::statement::prepare_cached(db_, "SELECT subscription_id FROM outbox WHERE id = ?1");
+    auto subscription_of = detail::statement::prepare_cached(db_, R"sql(
+        SELECT o.subscription_id, s.state = 'active' FROM outbox o JOIN subscriptions s ON s.id = o.subscription_id
+        WHERE o.id = ?1)sql");
     if (!subscription_of) return tl::unexpected(std::move(subscription_of.error()));
+    // What pacing learns from: sends per source and step, per hour. Operator
+    // messages (no "kind:" source) are not counted.
+    auto count_sent = detail::statement::prepare_cached(db_, R"sql(
+        INSERT INTO pacing_counters (source, step, hour, metric, n)
+        SELECT CASE WHEN instr(source, '/') > 0 THEN substr(source, 1, instr(source, '/') - 1) ELSE source END,
+               CASE WHEN instr(source, '/') > 0 THEN substr(source, instr(source, '/') + 1) ELSE '' END,
+               ?2, 'sent', 1
+        FROM outbox WHERE id = ?1 AND instr(source, ':') > 0
+        ON CONFLICT (source, step, hour, metric) DO UPDATE SET n = n + 1)sql");
+    if (!count_sent) return tl::unexpected(std::move(count_sent.error()));
+    const std::int64_t hour = now_ms / 3'600'000;
 
     for (const auto& r : results) {
       const bool retry = r.new_state == outbox_state::queued;
@@ -322,14 +409,25 @@ class sqlite_outbox_store final : public outbox_store {
           .bind_int(8, retry ? std::nullopt : std::optional<std::int64_t>{now_ms});
       if (auto done = update->run(); !done) return tl::unexpected(std::move(done.error()));
       if (update->changes() == 0) continue;  // stale: ignored
+      if (r.new_state == outbox_state::sent) {
+        count_sent->reset();
+        if (auto c = count_sent->bind_int(1, r.message_id).bind_int(2, hour).run(); !c) {
+          return tl::unexpected(std::move(c.error()));
+        }
+      }
       if (r.subscription_gone) {
         subscription_of->reset();
         auto row = subscription_of->bind_int(1, r.message_id).step();
         if (!row) return tl::unexpected(std::move(row.error()));
         if (!*row) continue;
         const std::int64_t subscription_id = subscription_of->column_int(0);
+        const bool was_active = subscription_of->column_int(1) != 0;
+        subscription_of->reset();  // done reading before the subscription changes
         auto gone = detail::mark_subscription_gone(db_.handle(), subscription_id, gone_reason_for(r), now_ms);
         if (!gone) return tl::unexpected(std::move(gone.error()));
+        if (was_active && gate_ != nullptr) {  // the first 404/410 only: later ones are not new unsubscribes
+          if (auto g = gate_->subscription_gone(subscription_id, now); !g) return g;
+        }
       }
     }
     return tx.commit();
@@ -407,8 +505,11 @@ class sqlite_outbox_store final : public outbox_store {
     return read_rows(*stmt, true);
   }
 
+  void set_gate(outbox_gate* gate) override { gate_ = gate; }
+
  private:
   database& db_;
+  outbox_gate* gate_ = nullptr;
 };
 
 }  // namespace

@@ -102,6 +102,10 @@ statement& statement::bind_text_or_null(int index, std::string_view value) {
   return value.empty() ? bind_null(index) : bind_text(index, value);
 }
 
+statement& statement::bind_real(int index, std::optional<double> value) {
+  return value ? check_bind(sqlite3_bind_double(stmt_.get(), index, *value), index) : bind_null(index);
+}
+
 statement& statement::bind_blob(int index, byte_view value) {
   // sqlite3_bind_blob with a null pointer binds NULL; an empty payload is a
   // valid (zero-length) message, so bind a zero-length blob explicitly.
@@ -138,6 +142,11 @@ std::int64_t statement::column_int(int col) const noexcept { return sqlite3_colu
 std::optional<std::int64_t> statement::column_optional_int(int col) const noexcept {
   if (column_is_null(col)) return std::nullopt;
   return column_int(col);
+}
+
+std::optional<double> statement::column_optional_real(int col) const noexcept {
+  if (column_is_null(col)) return std::nullopt;
+  return sqlite3_column_double(stmt_.get(), col);
 }
 
 std::string statement::column_text(int col) const {

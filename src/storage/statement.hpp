@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <optional>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include "webpushd/core/bytes.hpp"
@@ -75,6 +76,8 @@ class statement {
   statement& bind_text_or_null(int index, std::string_view value);
   /// @brief Binds a copy of the bytes (an empty blob, not NULL, when empty).
   statement& bind_blob(int index, byte_view value);
+  /// @brief Binds a floating-point number, or NULL when empty.
+  statement& bind_real(int index, std::optional<double> value);
   /// @brief Binds NULL.
   statement& bind_null(int index);
 
@@ -88,6 +91,7 @@ class statement {
   /// @brief Column accessors for the current row (0-based).
   std::int64_t column_int(int col) const noexcept;
   std::optional<std::int64_t> column_optional_int(int col) const noexcept;
+  std::optional<double> column_optional_real(int col) const noexcept;
   std::string column_text(int col) const;
   bytes column_blob(int col) const;
   bool column_is_null(int col) const noexcept;
@@ -104,5 +108,17 @@ class statement {
   std::unique_ptr<sqlite3_stmt, finalizer> stmt_;
   std::optional<error> bind_error_;
 };
+
+/// @brief Steps `st` to the end, reading each row with `read(st)`.
+template <class T, class Read>
+result<std::vector<T>> collect_rows(statement& st, Read read) {
+  std::vector<T> out;
+  while (true) {
+    auto row = st.step();
+    if (!row) return tl::unexpected(std::move(row.error()));
+    if (!*row) return out;
+    out.push_back(read(st));
+  }
+}
 
 }  // namespace webpushd::storage::detail

@@ -72,6 +72,8 @@ class journey_store {
   /// @brief The active journey of (scenario, person, key), if any.
   virtual result<std::optional<journey_row>> find_active(std::string_view scenario, std::string_view person,
                                                          std::string_view key) = 0;
+  /// @brief One journey in any state, if it (still) exists.
+  virtual result<std::optional<journey_row>> get(std::int64_t id) = 0;
   /// @brief Every active journey of a person in a scenario (`scenario` empty:
   /// in every scenario).
   virtual result<std::vector<journey_row>> active_for_person(std::string_view scenario, std::string_view person) = 0;
@@ -105,10 +107,10 @@ class journey_store {
   /// @brief journey_log lines, oldest first (simulate, tests, stats);
   /// `scenario` empty: all.
   virtual result<std::vector<journey_log_entry>> log_entries(std::string_view scenario, std::size_t limit) = 0;
-  /// @brief Cancels the journey's queued outbox messages (reason given);
-  /// returns how many.
-  virtual result<std::size_t> cancel_queued_messages(std::int64_t journey_id, std::string_view reason,
-                                                     time_point now) = 0;
+  /// @brief Cancels the journey's queued outbox messages (reason given),
+  /// only those to one subscription when given; returns how many.
+  virtual result<std::size_t> cancel_queued_messages(std::int64_t journey_id, std::string_view reason, time_point now,
+                                                     std::optional<std::int64_t> subscription_id = std::nullopt) = 0;
   /// @brief Retention: deletes journeys that ended before `before` and
   /// journey_log lines older than it (active journeys are never touched).
   /// Returns how many journeys.

@@ -71,6 +71,13 @@ struct new_outbox_message {
   std::string category;
   std::optional<std::int64_t> journey_id;  ///< the scenario journey that made it
   std::string delivery_id;                 ///< the id its tracking beacons carry ("d_…"); empty: none
+  /// Who wins when messages compete for a subscriber's slot (caps): higher
+  /// priority first, then higher expected value (e.g. the cart total).
+  int priority = 0;
+  std::optional<double> value;
+  /// The latest moment a cap or quiet hours may defer it to; past that it is
+  /// suppressed. Empty: never deferred, suppressed at once.
+  std::optional<time_point> defer_limit;
 };
 
 /// @brief A message claimed for sending, joined with its subscription.
@@ -125,6 +132,45 @@ struct attempt_result {
   bool count_attempt = true;           ///< false when no request was made (e.g. expired before send)
 };
 
+/// @brief A due message the send-time gate decides on, the first time it is
+/// about to be claimed (a retry of an admitted message is not asked again).
+struct gate_candidate {
+  std::int64_t message_id = 0;
+  std::int64_t subscription_id = 0;
+  std::string source;    ///< "scenario:<name>/<step>", "campaign:<id>", "cli", …
+  std::string category;  ///< empty: none
+  std::string timezone;  ///< the subscriber's IANA zone; empty: unknown
+  std::optional<std::int64_t> journey_id;
+  int priority = 0;
+  std::optional<double> value;
+  time_point due{};  ///< when it became due (next_attempt_at)
+  std::optional<time_point> defer_limit;
+};
+
+/// @brief The gate's answer for one candidate.
+struct gate_verdict {
+  enum class kind { admit, defer, suppress };
+  kind what = kind::admit;
+  time_point until{};  ///< defer: the next moment it may go
+  std::string reason;  ///< defer/suppress: stored as last_reason ("quiet hours until 08:00 Europe/Warsaw")
+};
+
+/// @brief Decides at send time whether a message may go now (frequency
+/// caps, quiet hours: see pacing/gate.hpp). Called by claim_due and record
+/// inside their transactions, on the outbox store's own connection, so a
+/// decision and the history it reads and writes are atomic with the claim:
+/// two claims racing for a subscriber's last slot cannot both pass.
+class outbox_gate {
+ public:
+  virtual ~outbox_gate() = default;
+  /// @brief One candidate. Candidates of one subscription in one claim come
+  /// highest priority first, then highest value, then earliest due, so the
+  /// more valuable message wins a contested slot.
+  virtual result<gate_verdict> decide(const gate_candidate& candidate, time_point now) = 0;
+  /// @brief A push service said the subscription is gone (404/410).
+  virtual result<void> subscription_gone(std::int64_t subscription_id, time_point now) = 0;
+};
+
 /// @brief Counts by state, for metrics and health.
 struct outbox_counts {
   std::int64_t queued = 0, sending = 0, sent = 0, gone = 0, failed = 0, dead = 0, expired = 0, cancelled = 0,
@@ -150,7 +196,10 @@ class outbox_store {
   /// subscriber no longer grants its category is finished as `cancelled`
   /// (reason consent_withdrawn_reason); one whose subscriber unsubscribed as
   /// `cancelled` (unsubscribed_reason); one whose subscription is otherwise
-  /// not active as `gone`. None of these is returned.
+  /// not active as `gone`. With a gate (set_gate), a message not admitted
+  /// before is then put to it: deferred (queued again for later, its TTL
+  /// counted from then) or `suppressed` unless admitted. None of these is
+  /// returned.
   virtual result<std::vector<outbox_message>> claim_due(time_point now, std::size_t limit) = 0;
   /// @brief Records many attempt results in one transaction (group commit).
   ///
@@ -159,8 +208,12 @@ class outbox_store {
   /// resurrect a finished message. `subscription_gone` also marks the
   /// subscription gone and finishes its queued messages as `gone`. Errors:
   /// `invalid_attempt_result` (new_state `sending`; nothing is written),
-  /// `storage_busy`, `storage_error`.
+  /// `storage_busy`, `storage_error`. A `sent` result counts "sent" for the
+  /// message's source and step (pacing_counters); a gone one tells the gate.
   virtual result<void> record(const std::vector<attempt_result>& results, time_point now) = 0;
+  /// @brief Puts claims and gone results through `gate` (not owned; it must
+  /// use this store's connection). nullptr: no gate, every message is admitted.
+  virtual void set_gate(outbox_gate* gate) = 0;
   /// @brief Puts every `sending` message back to `queued` (start-up after a
   /// crash). Returns how many.
   virtual result<std::size_t> requeue_inflight(time_point now) = 0;
