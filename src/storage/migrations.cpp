@@ -321,6 +321,29 @@ CREATE INDEX outbox_journey ON outbox (journey_id) WHERE journey_id IS NOT NULL;
 CREATE INDEX outbox_source ON outbox (source);
 CREATE INDEX outbox_recall ON outbox (id) WHERE recall_state = 'requested';
 
+-- The journey log learns 'deferred' (held by a cap or quiet hours, sent
+-- later); like the outbox, a CHECK change means a rebuild.
+CREATE TABLE journey_log_v7 (
+  id              INTEGER PRIMARY KEY,
+  journey_id      INTEGER NOT NULL,
+  scenario        TEXT    NOT NULL,
+  step            TEXT    NOT NULL,
+  person          TEXT    NOT NULL,
+  subscription_id INTEGER,
+  outcome         TEXT    NOT NULL CHECK (outcome IN ('entered', 'sent', 'suppressed', 'skipped', 'exited', 'restarted',
+                                                      'completed', 'cancelled', 'deferred')),
+  reason          TEXT    NOT NULL DEFAULT '',
+  outbox_id       INTEGER,
+  at              INTEGER NOT NULL
+) STRICT;
+INSERT INTO journey_log_v7 SELECT id, journey_id, scenario, step, person, subscription_id, outcome, reason,
+                                  outbox_id, at FROM journey_log;
+DROP TABLE journey_log;
+ALTER TABLE journey_log_v7 RENAME TO journey_log;
+CREATE INDEX journey_log_scenario ON journey_log (scenario, at);
+CREATE INDEX journey_log_journey ON journey_log (journey_id);
+CREATE INDEX journey_log_person ON journey_log (person);
+
 CREATE TABLE pacing_history (
   subscription_id INTEGER NOT NULL,
   scope           TEXT    NOT NULL,

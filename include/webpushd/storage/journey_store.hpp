@@ -59,7 +59,7 @@ struct journey_log_entry {
   std::string step;             ///< step name, or "" for journey-level outcomes
   std::string person;
   std::optional<std::int64_t> subscription_id;
-  std::string outcome;          ///< entered | sent | suppressed | skipped | exited | restarted | completed | cancelled
+  std::string outcome;          ///< entered | sent | suppressed | skipped | exited | restarted | completed | cancelled | deferred (pacing)
   std::string reason;
   std::optional<std::int64_t> outbox_id;
   time_point at{};
