@@ -201,7 +201,7 @@ class spec_reader {
     if (!body.is_object()) return fail("invalid_type", "the campaign must be a JSON object", "");
     campaign_spec spec;
     if (auto r = only_keys(body, {"id", "name", "category", "message", "audience", "send_at", "local_time", "ttl",
-                                  "urgency", "utm"},
+                                  "urgency", "utm", "priority", "on_cap", "defer_max"},
                            "");
         !r) {
       return tl::unexpected(std::move(r.error()));
@@ -455,6 +455,34 @@ class spec_reader {
         return fail("invalid_urgency", "urgency must be very-low, low, normal or high", "urgency");
       }
       spec.urgency = std::move(*urgency);
+    }
+    return read_pacing(body, spec);
+  }
+
+  result<void> read_pacing(const json& body, campaign_spec& spec) {
+    if (body.contains("priority")) {
+      const json& p = body["priority"];
+      if (!p.is_number_integer() || p.get<std::int64_t>() < 0 || p.get<std::int64_t>() > 100) {
+        return fail("invalid_priority", "priority must be an integer from 0 to 100", "priority");
+      }
+      spec.priority = p.get<int>();
+    }
+    auto on_cap = string_member(body, "on_cap", "on_cap", false, 8);
+    if (!on_cap) return tl::unexpected(std::move(on_cap.error()));
+    if (!on_cap->empty() && *on_cap != "defer" && *on_cap != "drop") {
+      return fail("invalid_on_cap", "on_cap must be defer or drop", "on_cap");
+    }
+    auto defer_max = string_member(body, "defer_max", "defer_max", false, 16);
+    if (!defer_max) return tl::unexpected(std::move(defer_max.error()));
+    if (!defer_max->empty()) {
+      const auto d = parse_duration(*defer_max);
+      if (!d || *d > max_ttl) return fail("invalid_defer_max", "defer_max must be a duration up to 28d, e.g. 6h", "defer_max");
+      spec.defer_max = *d;
+      spec.defer_max_text = std::move(*defer_max);
+    }
+    if (*on_cap == "drop") {
+      spec.defer_max.reset();
+      spec.defer_max_text.clear();
     }
     return {};
   }
@@ -711,6 +739,8 @@ nlohmann::json definition_json(const campaign_spec& spec) {
               {"local_time", spec.local_time},
               {"ttl", spec.ttl_text},
               {"urgency", spec.urgency},
+              {"priority", spec.priority},
+              {"on_cap", spec.defer_max ? "defer" : "drop"},
               {"utm",
                {{"source", spec.utm.source},
                 {"medium", spec.utm.medium},
@@ -718,6 +748,7 @@ nlohmann::json definition_json(const campaign_spec& spec) {
                 {"content", spec.utm.content},
                 {"enabled", spec.utm.enabled}}}};
   if (!spec.send_at_text.empty()) out["send_at"] = spec.send_at_text;
+  if (spec.defer_max) out["defer_max"] = spec.defer_max_text;
   return out;
 }
 
@@ -758,8 +789,8 @@ struct campaign_runner::impl {
     std::unordered_map<std::string, payload_template> renderings;
     std::unordered_map<std::string, time_point> moments;  // local_time: by zone
     auto reasons = read_reasons(row.skipped_reasons);
-    const storage::campaign_message_batch batch{row.id, row.category, static_cast<std::int32_t>(spec.ttl.count()),
-                                                spec.urgency};
+    const storage::campaign_message_batch batch{row.id,         row.category, static_cast<std::int32_t>(spec.ttl.count()),
+                                                spec.urgency,   spec.priority, spec.defer_max};
 
     std::vector<storage::campaign_message> messages;
     messages.reserve(recipients->size());
@@ -899,6 +930,8 @@ nlohmann::json to_json(const campaign_view& view, bool detailed) {
               {"due_at", format_rfc3339(row.due_at)},
               {"ttl", member("ttl", "24h")},
               {"urgency", member("urgency", "normal")},
+              {"priority", member("priority", 10)},
+              {"on_cap", member("on_cap", "defer")},
               {"audience", member("audience", json{{"locales", json::array()}, {"customer", "any"}})},
               {"created_at", format_rfc3339(row.created_at)},
               {"created_by", row.created_by},

@@ -413,6 +413,20 @@ struct engine::impl {
       m.category = category;
       m.journey_id = j.id;
       m.delivery_id = block.id;
+      // Pacing: who wins a contested slot, and how long a cap or quiet
+      // hours may hold it (counted from when the step was due).
+      m.priority = sc.priority;
+      if (!sc.pacing.value_field.empty()) {
+        if (const json* v = resolve_path(ctx, sc.pacing.value_field); v != nullptr && v->is_number()) {
+          m.value = v->get<double>();
+        }
+      }
+      if (sc.pacing.defer) m.defer_limit = j.next_at.value_or(s.now) + sc.pacing.defer_max;
+      // A newer step replaces an older one still waiting (deferred by a cap
+      // or quiet hours): the device would replace it anyway (same Topic),
+      // and two reminders in a row is what pacing is there to prevent.
+      auto replaced = s.journeys->cancel_queued_messages(j.id, "replaced by step " + step.name, s.now, r.id);
+      if (!replaced) return tl::unexpected(std::move(replaced.error()));
       auto ids = s.outbox->enqueue({m}, s.now);
       if (!ids) return tl::unexpected(std::move(ids.error()));
       if (auto l = log(s, j.id, sc.name, step.name, j.person, "sent", rendered->locale, r.id, ids->front()); !l) {

@@ -349,6 +349,48 @@ class checker {
     return m;
   }
 
+  pacing::scenario_pacing pacing_of(const json& obj, const std::string& at, const field_catalog* trigger_fields,
+                                    const std::set<std::string>& implied) {
+    pacing::scenario_pacing p;
+    const auto& caps = list(obj, "caps");
+    for (std::size_t i = 0; i < caps.size(); ++i) {
+      // The schema checked the form; a zero window is what is left to refuse.
+      if (const auto c = pacing::parse_cap(caps[i].get<std::string>())) {
+        p.caps.push_back(*c);
+      } else {
+        error(at + "/caps/" + std::to_string(i), "'" + caps[i].get<std::string>() + "' is not a cap: write e.g. '2 per 1d'");
+      }
+    }
+    p.quiet_hours = obj.value("quiet_hours", true);
+    p.defer = str(obj, "on_cap", "defer") == "defer";
+    p.defer_max = duration(obj, "defer_max", p.defer_max, at);
+    p.value_field = str(obj, "value");
+    if (!p.value_field.empty() && trigger_fields != nullptr) {
+      check_key_path(p.value_field, at + "/value", *trigger_fields, implied, false);
+    }
+    if (obj.contains("adaptive")) {
+      const json& a = obj["adaptive"];
+      pacing::adaptive_policy ap;
+      const auto rate = [&](const char* key, double fallback) {
+        return a.contains(key) ? pacing::parse_percent(a[key].get<std::string>()).value_or(fallback) : fallback;
+      };
+      ap.tighten_above = rate("tighten_above", ap.tighten_above);
+      ap.relax_below = rate("relax_below", ap.relax_below);
+      ap.window = duration(a, "window", ap.window, at + "/adaptive");
+      ap.min_sends = a.value("min_sends", ap.min_sends);
+      ap.hold = duration(a, "hold", ap.hold, at + "/adaptive");
+      ap.min_count = a.value("min_count", ap.min_count);
+      if (p.caps.empty()) {
+        error(at + "/adaptive", "adaptive throttling tightens the scenario's own caps, but it has none: add pacing.caps");
+      }
+      if (ap.relax_below > ap.tighten_above) {
+        error(at + "/adaptive/relax_below", "must not be above tighten_above, or the caps would swing back and forth");
+      }
+      p.adaptive = ap;
+    }
+    return p;
+  }
+
   scenario_def scenario(const json& obj, const std::string& at) {
     scenario_def s;
     s.source_file = source_file_;
@@ -411,6 +453,8 @@ class checker {
 
     const json& late = member(obj, "late");
     s.late.max = duration(late, "max", s.late.max, at + "/late");
+    s.pacing = pacing_of(member(obj, "pacing"), at + "/pacing",
+                         trigger_fields ? &*trigger_fields : nullptr, trigger_implied);
 
     const auto& steps = list(obj, "steps");
     std::map<std::string, std::size_t> step_names;

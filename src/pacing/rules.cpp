@@ -1,34 +1,12 @@
 #include "webpushd/pacing/rules.hpp"
 
 #include <algorithm>
-#include <cstdio>
 
 #include <date/tz.h>
 
 #include "webpushd/core/text.hpp"
 
 namespace webpushd::pacing {
-
-std::string describe(const cap& c) { return std::to_string(c.count) + " per " + format_duration(c.per); }
-
-std::string describe(const quiet_hours& q) {
-  char text[64];
-  std::snprintf(text, sizeof text, "%02d:%02d–%02d:%02d", q.from_minute / 60, q.from_minute % 60, q.to_minute / 60,
-                q.to_minute % 60);
-  return text;
-}
-
-std::vector<cap> tightened(const std::vector<cap>& caps, int level, int min_count) {
-  std::vector<cap> out = caps;
-  for (auto& c : out) c.count = std::max({1, std::min(c.count, min_count), c.count - level});
-  return out;
-}
-
-int max_level(const std::vector<cap>& caps, int min_count) {
-  int most = 0;
-  for (const auto& c : caps) most = std::max(most, c.count - std::max(1, min_count));
-  return most;
-}
 
 const char* to_string(hold_reason r) noexcept {
   switch (r) {
@@ -59,11 +37,6 @@ std::optional<time_point> quiet_until(const quiet_hours& q, const date::time_zon
   // choose::earliest: an end time that happens twice (clocks back) is its
   // first occurrence; one that never happens (clocks forward) is the change.
   return time_point{zone->to_sys(end_local, date::choose::earliest)};
-}
-
-const std::vector<cap>* scenario_caps(const policy& p, std::string_view scenario) {
-  const auto it = p.scenarios.find(scenario);
-  return it == p.scenarios.end() ? nullptr : &it->second.caps;
 }
 
 void remember(std::vector<time_point>& newest_first, time_point now, const std::vector<cap>& caps) {

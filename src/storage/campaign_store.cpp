@@ -187,8 +187,9 @@ class sqlite_campaign_store final : public campaign_store {
     if (!insert_) {
       auto st = prepare(R"sql(
           INSERT INTO outbox (subscription_id, payload, ttl_seconds, urgency, topic, source, state, attempts,
-                              created_at, next_attempt_at, expires_at, category, journey_id, delivery_id)
-          VALUES (?1, ?2, ?3, ?4, NULL, ?5, 'queued', 0, ?6, ?7, ?8, ?9, NULL, ?10))sql");
+                              created_at, next_attempt_at, expires_at, category, journey_id, delivery_id,
+                              priority, defer_limit)
+          VALUES (?1, ?2, ?3, ?4, NULL, ?5, 'queued', 0, ?6, ?7, ?8, ?9, NULL, ?10, ?11, ?12))sql");
       if (!st) return tl::unexpected(std::move(st.error()));
       insert_.emplace(std::move(*st));
     }
@@ -208,7 +209,10 @@ class sqlite_campaign_store final : public campaign_store {
           .bind_int(7, first_attempt_ms)
           .bind_int(8, std::max(now_ms, first_attempt_ms) + ttl_ms)
           .bind_text_or_null(9, batch.category)
-          .bind_text_or_null(10, m.delivery_id);
+          .bind_text_or_null(10, m.delivery_id)
+          .bind_int(11, std::int64_t{batch.priority})
+          .bind_int(12, batch.defer_max ? std::optional<std::int64_t>{first_attempt_ms + batch.defer_max->count()}
+                                        : std::nullopt);
       if (auto r = st.run(); !r) return r;
     }
     st.reset();

@@ -108,6 +108,12 @@ struct campaign_spec {
   std::chrono::seconds ttl{std::chrono::hours{24}};  ///< 0 … 28 d
   std::string ttl_text = "24h";
   std::string urgency = "normal";  ///< very-low | low | normal | high
+  /// @brief Pacing: a promotion yields a contested slot to scenarios (default
+  /// 10 of 0–100) and, held by a cap or quiet hours, waits at most
+  /// defer_max (nullopt: `on_cap: drop`, given up at once).
+  int priority = 10;
+  std::optional<std::chrono::milliseconds> defer_max{std::chrono::hours{12}};
+  std::string defer_max_text = "12h";
   utm_def utm;                     ///< templates over the campaign context
   /// @brief When the fan-out starts: send_at, or send_at − 14 h with local_time.
   time_point due_at() const;

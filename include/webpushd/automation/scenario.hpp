@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "webpushd/automation/condition.hpp"
+#include "webpushd/pacing/policy.hpp"
 
 namespace webpushd::automation {
 
@@ -116,7 +117,7 @@ struct scenario_def {
   std::string description;
   bool enabled = true;            ///< false: no new journeys; running ones finish
   std::string category;           ///< default consent category of its steps
-  int priority = 50;              ///< 0–100; higher wins a contested slot (caps)
+  int priority = 50;              ///< 0–100; higher wins a contested slot (caps); campaigns default to 10
   trigger_def trigger;
   /// @brief Context path whose value keys the journey ("cart.id"): one
   /// journey per person and key. Empty: one journey per person.
@@ -132,6 +133,9 @@ struct scenario_def {
   /// @brief Messages of one journey share a Topic (RFC 8030 §5.4), so a
   /// newer reminder replaces an older one the device has not shown yet.
   bool topic_per_journey = true;
+  /// @brief Its own caps, quiet hours, defer-or-drop, value and adaptive
+  /// throttling (the shop-wide pacing applies as well).
+  pacing::scenario_pacing pacing;
   std::string source_file;        ///< where it was defined (for messages)
 };
 

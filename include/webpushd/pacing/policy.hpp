@@ -12,6 +12,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace webpushd::pacing {
@@ -25,6 +26,9 @@ struct cap {
 
 /// @brief "2 per 1d", "5 per 7d", "1 per 4h".
 std::string describe(const cap& c);
+/// @brief The inverse: "<count> per <duration>" (count 1–9999, duration as
+/// parse_duration takes it, more than zero); nullopt if malformed.
+std::optional<cap> parse_cap(std::string_view text);
 
 /// @brief No pushes between `from` and `to`, local minutes after midnight.
 /// from > to spans midnight (21:00–08:00); from == to means none.
@@ -32,6 +36,13 @@ struct quiet_hours {
   int from_minute = 21 * 60;
   int to_minute = 8 * 60;
 };
+
+/// @brief "21:00–08:00".
+std::string describe(const quiet_hours& q);
+/// @brief "HH:MM" (00:00–23:59) as minutes after midnight; nullopt if malformed.
+std::optional<int> parse_clock_time(std::string_view text);
+/// @brief "1%", "0.5%" as a fraction (0.01, 0.005), 0–100 %; nullopt if malformed.
+std::optional<double> parse_percent(std::string_view text);
 
 /// @brief Self-throttling of one scenario (opt-in).
 ///

@@ -55,17 +55,9 @@ std::optional<hold> check(const policy& p, const message_facts& m, const history
 /// moment of the change); otherwise nullopt.
 std::optional<time_point> quiet_until(const quiet_hours& q, const date::time_zone* zone, time_point now);
 
-/// @brief The caps in force for a message of `scenario` (empty: none) in
-/// `category` at adaptive `level`, as (scope, caps) — what the gate must
-/// keep history for.
-const std::vector<cap>* scenario_caps(const policy& p, std::string_view scenario);
-
 /// @brief Adds `now` to a history and drops what no cap (nor the gap) of
 /// `caps` can still need: at most the largest count, none older than the
 /// longest window.
 void remember(std::vector<time_point>& newest_first, time_point now, const std::vector<cap>& caps);
-
-/// @brief "21:00–08:00".
-std::string describe(const quiet_hours& q);
 
 }  // namespace webpushd::pacing

@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -82,6 +83,10 @@ struct campaign_message_batch {
   std::string category;      ///< the consent category they are sent under
   std::int32_t ttl_seconds = 86400;
   std::string urgency = "normal";
+  int priority = 10;  ///< pacing: who wins a contested slot
+  /// Pacing: how long past its moment a cap or quiet hours may hold a
+  /// message; nullopt: suppressed at once.
+  std::optional<std::chrono::milliseconds> defer_max;
 };
 
 /// @brief One subscriber's message of a fan-out chunk.
