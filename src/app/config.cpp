@@ -1,4 +1,3 @@
-#include "webpushd/core/text.hpp"
 #include "webpushd/app/config.hpp"
 
 #include <algorithm>
@@ -16,6 +15,7 @@
 #include "schema_validation.hpp"
 #include "webpushd/app/scenario_files.hpp"
 #include "webpushd/automation/message.hpp"
+#include "webpushd/core/text.hpp"
 #include "webpushd/ingest/events.hpp"
 #include "yaml_to_json.hpp"
 
@@ -388,6 +388,52 @@ T value_at(const json& obj, const char* key, T fallback) {
   return obj.contains(key) ? obj.at(key).get<T>() : fallback;
 }
 
+// `pacing:`. The schema checked every form; what is left is meaning.
+result<void> read_pacing(const json& root, config& c, const std::string& source, const located_json& doc) {
+  c.pacing.configured = root.contains("pacing");
+  static const json empty = json::object();
+  const json& p = c.pacing.configured ? root.at("pacing") : empty;
+  auto& policy = c.pacing.policy;
+  const auto caps_at = [&](const json& list, const std::string& pointer) -> result<std::vector<pacing::cap>> {
+    std::vector<pacing::cap> caps;
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      const auto cap = pacing::parse_cap(list[i].get<std::string>());
+      if (!cap) {
+        return fail("config_invalid", position_prefix(source, pointer + "/" + std::to_string(i), doc.positions) +
+                                          ": the window must be longer than 0");
+      }
+      caps.push_back(*cap);
+    }
+    return caps;
+  };
+  auto global = caps_at(p.value("caps", json::array()), "/pacing/caps");
+  if (!global) return tl::unexpected(global.error());
+  policy.caps = std::move(*global);
+  policy.min_gap = duration_at(p, "min_gap", std::chrono::milliseconds{0});
+  if (p.contains("category_caps")) {
+    for (const auto& [category, list] : p.at("category_caps").items()) {
+      const std::string pointer = "/pacing/category_caps/" + json_pointer_token(category);
+      if (std::none_of(c.consent.categories.begin(), c.consent.categories.end(),
+                       [&](const auto& k) { return k.name == category; })) {
+        return fail("config_invalid", position_prefix(source, pointer, doc.key_positions) + ": pacing.category_caps: '" +
+                                          category + "' is not one of consent.categories");
+      }
+      auto caps = caps_at(list, pointer);
+      if (!caps) return tl::unexpected(caps.error());
+      policy.category_caps[category] = std::move(*caps);
+    }
+  }
+  if (p.contains("quiet_hours")) {
+    const json& q = p.at("quiet_hours");
+    policy.quiet = pacing::quiet_hours{*pacing::parse_clock_time(q.at("from").get<std::string>()),
+                                       *pacing::parse_clock_time(q.at("to").get<std::string>())};
+  }
+  policy.default_timezone = c.consent.default_timezone;
+  policy.unsubscribe_window = duration_at(p, "unsubscribe_window", policy.unsubscribe_window);
+  c.pacing.adaptive_interval = duration_at(p, "adaptive_interval", c.pacing.adaptive_interval);
+  return {};
+}
+
 result<void> check_ranges(const config& c, const std::string& source, const located_json& doc) {
   const auto at = [&](const std::string& pointer) { return position_prefix(source, pointer, doc.positions); };
   const auto lifetime = c.vapid.token_lifetime;
@@ -584,6 +630,8 @@ result<config> parse_config_base(std::string_view text, const std::string& sourc
   // consent categories and event types): see load_scenarios below.
   c.automation.scenarios = std::make_shared<const automation::scenario_set>(automation::scenario_set{{}, c.automation.utm});
 
+  if (auto ok = read_pacing(root, c, source_name, *doc); !ok) return tl::unexpected(ok.error());
+
   const json& logging = section(root, "logging");
   c.logging.format = value_at<std::string>(logging, "format", "auto");
   c.logging.level = value_at<std::string>(logging, "level", "info");
@@ -612,6 +660,8 @@ result<void> load_scenarios(config& c) {
     if (!loaded.ok()) return fail("config_invalid", errors);
     set->scenarios = std::move(loaded.scenarios);
   }
+  c.pacing.policy.scenarios.clear();
+  for (const auto& sc : set->scenarios) c.pacing.policy.scenarios[sc.name] = sc.pacing;
   c.automation.scenarios = std::move(set);
   return {};
 }

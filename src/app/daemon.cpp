@@ -23,6 +23,8 @@
 #include "webpushd/delivery/endpoint_rules.hpp"
 #include "webpushd/delivery/sender.hpp"
 #include "webpushd/ingest/events.hpp"
+#include "webpushd/pacing/adaptive.hpp"
+#include "webpushd/pacing/gate.hpp"
 #include "webpushd/storage/database.hpp"
 #include "webpushd/storage/outbox_store.hpp"
 #include "webpushd/storage/write_queue.hpp"
@@ -52,6 +54,9 @@ struct daemon::impl {
   std::optional<storage::database> db;
   std::unique_ptr<storage::outbox_store> outbox;
   std::unique_ptr<webpush::vapid_signer> signer;
+  // Pacing: the gate every claim of the dispatcher's outbox passes (on the
+  // dispatcher's connection); it holds the policy, swapped on reload.
+  std::unique_ptr<pacing::send_gate> gate;
   std::unique_ptr<delivery::sender> sender;
   std::unique_ptr<delivery::dispatcher> dispatcher;
   bool stopped = false;
@@ -81,6 +86,19 @@ daemon::daemon() : impl_(std::make_unique<impl>()) {}
 daemon::~daemon() { stop(std::chrono::seconds{0}); }
 
 namespace {
+
+// One line an operator can check the shop's pacing by.
+void log_pacing(const pacing_config& p) {
+  if (!p.configured) {
+    spdlog::warn("pacing: no pacing section: nothing is capped and there are no quiet hours (see examples/shop.yaml)");
+    return;
+  }
+  std::string caps;
+  for (const auto& c : p.policy.caps) caps += (caps.empty() ? "" : ", ") + pacing::describe(c);
+  spdlog::info("pacing: every device at most {}; gap {}; quiet hours {}; {} category cap(s)",
+               caps.empty() ? std::string{"uncapped"} : caps, format_duration(p.policy.min_gap),
+               p.policy.quiet ? pacing::describe(*p.policy.quiet) : std::string{"none"}, p.policy.category_caps.size());
+}
 
 delivery::endpoint_rules rules_from(const endpoints_config& e) {
   delivery::endpoint_rules rules = delivery::default_endpoint_rules();
@@ -146,6 +164,9 @@ result<std::unique_ptr<daemon>> daemon::create(const config& cfg, const clock& c
   s.db.emplace(std::move(*db));
   s.outbox = storage::make_sqlite_outbox_store(*s.db);
   spdlog::info("storage: {} (schema version {})", db_path.string(), s.db->schema_version());
+  s.gate = std::make_unique<pacing::send_gate>(*s.db, std::make_shared<const pacing::policy>(cfg.pacing.policy));
+  s.outbox->set_gate(s.gate.get());
+  log_pacing(cfg.pacing);
 
   delivery::sender_options so;
   so.max_in_flight = cfg.delivery.max_in_flight;
@@ -208,6 +229,10 @@ result<std::unique_ptr<daemon>> daemon::create(const config& cfg, const clock& c
                                                        time_point now) {
     return engine->on_customer_linked(conn, r, now);
   };
+  hooks.on_withdrawn = [&s](storage::database& conn, const storage::subscriber_record& r, std::string_view kind,
+                            const std::vector<std::string>& withdrawn, time_point now) {
+    return pacing::attribute_unsubscribe(conn, *s.gate->current_policy(), r.id, kind, withdrawn, now);
+  };
   s.subscribers->set_lifecycle_hooks(std::move(hooks));
   auto scheduler_db = storage::database::open(db_path);
   if (!scheduler_db) return tl::unexpected(scheduler_db.error());
@@ -216,6 +241,12 @@ result<std::unique_ptr<daemon>> daemon::create(const config& cfg, const clock& c
   so_sched.unknown_event_retention = cfg.events.unknown_retention;
   s.scheduler = std::make_unique<automation::scheduler>(*s.engine, *s.writer, std::move(*scheduler_db), clk, so_sched,
                                                         [dispatcher = s.dispatcher.get()] { dispatcher->notify(); });
+  s.scheduler->add_periodic("judging adaptive pacing", cfg.pacing.adaptive_interval,
+                            [&s](storage::database& conn, time_point now) -> result<void> {
+                              auto changed = pacing::adjust_levels(conn, *s.gate->current_policy(), now);
+                              if (!changed) return tl::unexpected(std::move(changed.error()));
+                              return {};
+                            });
   auto campaigns_db = storage::database::open(db_path);
   if (!campaigns_db) return tl::unexpected(campaigns_db.error());
   s.campaigns = std::make_unique<automation::campaign_service>(campaign_options_of(cfg, eo.public_url), *s.writer,
@@ -319,6 +350,12 @@ void daemon::reload(const config& next) {
     impl_->cfg.automation = next.automation;
     impl_->scheduler->notify();
   }
+  // Caps and quiet hours too: the next claim decides by the new policy.
+  impl_->gate->set_policy(std::make_shared<const pacing::policy>(next.pacing.policy));
+  if (next.pacing.policy.caps != cur.pacing.policy.caps || next.pacing.policy.min_gap != cur.pacing.policy.min_gap) {
+    log_pacing(next.pacing);
+  }
+  impl_->cfg.pacing = next.pacing;
   if (restart_needed) spdlog::warn("reload: storage, VAPID, listener and delivery changes take effect at restart");
   spdlog::info("reload: configuration {} is valid", next.source.string());
 }

@@ -27,7 +27,16 @@ struct scheduler::impl {
   bool stopping = false;
   bool notified = false;
   std::thread thread;
-  time_point last_purge{};
+
+  // Housekeeping run in write_queue items now and then: event and journey
+  // purging (always), plus what the daemon adds (adaptive pacing levels).
+  struct periodic {
+    std::string name;
+    std::chrono::milliseconds interval;
+    periodic_task task;
+    time_point last_run{};
+  };
+  std::vector<periodic> periodics;
 
   impl(engine& e, storage::write_queue& w, storage::database r, const clock& c, scheduler_options o,
        std::function<void()> cb)
@@ -109,32 +118,37 @@ struct scheduler::impl {
     }
   }
 
-  void purge_if_due() {
-    const auto now = clk.now();
-    if (now - last_purge < options.purge_interval) return;
-    last_purge = now;
+  // Ended journeys and their log follow the events' retention: they are
+  // what the events caused, and hold the same personal data.
+  result<void> purge(storage::database& db, time_point now) const {
     const auto before = now - options.event_retention;
-    const auto unknown_before = now - options.unknown_event_retention;
-    // Ended journeys and their log follow the events' retention: they are
-    // what the events caused, and hold the same personal data.
-    auto purged = run_in_writer<std::size_t>([before, unknown_before](storage::database& db) -> result<std::size_t> {
-      auto events = storage::make_sqlite_event_store(db)->purge(before, unknown_before);
-      if (!events) return events;
-      auto journeys = storage::make_sqlite_journey_store(db)->purge_ended(before);
-      if (!journeys) return tl::unexpected(std::move(journeys.error()));
-      return *events + *journeys;
-    });
-    if (!purged) {
-      spdlog::warn("scheduler: purging old events failed: {}", purged.error().message);
-    } else if (*purged > 0) {
-      spdlog::info("scheduler: purged {} events and ended journeys past their retention", *purged);
+    auto events = storage::make_sqlite_event_store(db)->purge(before, now - options.unknown_event_retention);
+    if (!events) return tl::unexpected(std::move(events.error()));
+    auto journeys = storage::make_sqlite_journey_store(db)->purge_ended(before);
+    if (!journeys) return tl::unexpected(std::move(journeys.error()));
+    if (*events + *journeys > 0) {
+      spdlog::info("scheduler: purged {} events and {} ended journeys past their retention", *events, *journeys);
+    }
+    return {};
+  }
+
+  void run_periodic_tasks() {
+    for (auto& p : periodics) {
+      const auto now = clk.now();
+      if (now - p.last_run < p.interval) continue;
+      p.last_run = now;
+      auto done = run_in_writer<bool>([&p, now](storage::database& db) -> result<bool> {
+        if (auto r = p.task(db, now); !r) return tl::unexpected(std::move(r.error()));
+        return true;
+      });
+      if (!done) spdlog::warn("scheduler: {} failed: {}", p.name, done.error().message);
     }
   }
 
   void loop() {
     while (true) {
       const auto next = fire_until_idle();
-      purge_if_due();
+      run_periodic_tasks();
       std::unique_lock lock(mutex);
       if (stopping) return;
       auto sleep = options.max_sleep;
@@ -151,14 +165,22 @@ struct scheduler::impl {
 
 scheduler::scheduler(engine& eng, storage::write_queue& writer, storage::database reader, const clock& clk,
                      scheduler_options options, std::function<void()> on_enqueued)
-    : impl_(std::make_unique<impl>(eng, writer, std::move(reader), clk, options, std::move(on_enqueued))) {}
+    : impl_(std::make_unique<impl>(eng, writer, std::move(reader), clk, options, std::move(on_enqueued))) {
+  add_periodic("purging old events", options.purge_interval,
+               [this](storage::database& db, time_point now) { return impl_->purge(db, now); });
+}
+
+void scheduler::add_periodic(std::string name, std::chrono::milliseconds interval, periodic_task task) {
+  impl_->periodics.push_back({std::move(name), interval, std::move(task), {}});
+}
 
 scheduler::~scheduler() { stop(); }
 
 void scheduler::set_campaigns(campaign_runner* runner) { impl_->campaigns = runner; }
 
 void scheduler::start() {
-  impl_->last_purge = impl_->clk.now() - impl_->options.purge_interval + std::chrono::minutes{1};
+  // The first run of each a minute after start: not in the middle of start-up.
+  for (auto& p : impl_->periodics) p.last_run = impl_->clk.now() - p.interval + std::chrono::minutes{1};
   impl_->thread = std::thread([this] { impl_->loop(); });
 }
 

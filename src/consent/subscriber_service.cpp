@@ -244,6 +244,23 @@ subscriber_service::~subscriber_service() = default;
 
 void subscriber_service::set_lifecycle_hooks(lifecycle_hooks hooks) { hooks_ = std::move(hooks); }
 
+namespace {
+
+// Calls on_withdrawn when `now_granted` lacks some of `before`.
+result<void> report_withdrawal(const decltype(lifecycle_hooks::on_withdrawn)& on_withdrawn, storage::database& db,
+                               const storage::subscriber_record& s, const std::vector<std::string>& before,
+                               time_point now) {
+  if (!on_withdrawn) return {};
+  std::vector<std::string> withdrawn;
+  for (const auto& c : before) {
+    if (std::find(s.categories.begin(), s.categories.end(), c) == s.categories.end()) withdrawn.push_back(c);
+  }
+  if (withdrawn.empty()) return {};
+  return on_withdrawn(db, s, "withdraw", withdrawn, now);
+}
+
+}  // namespace
+
 void subscriber_service::subscribe(subscribe_request request, callback<subscribe_outcome> done) {
   auto sub = validate_push_subscription(request.endpoint, request.p256dh, request.auth, rules_);
   if (!sub) return done(tl::unexpected(std::move(sub.error())));
@@ -274,7 +291,8 @@ void subscriber_service::subscribe(subscribe_request request, callback<subscribe
   run<subscribe_outcome>(
       writer_,
       [fields = std::move(fields), token = std::move(token), origin = std::move(*origin), &clk,
-       on_subscribed = hooks_.on_subscribed](storage::database& db) -> result<subscribe_outcome> {
+       on_subscribed = hooks_.on_subscribed,
+       on_withdrawn = hooks_.on_withdrawn](storage::database& db) -> result<subscribe_outcome> {
         const auto now = clk.now();
         auto up = storage::make_sqlite_subscriber_store(db)->upsert(fields, now);
         if (!up) return tl::unexpected(std::move(up.error()));
@@ -294,6 +312,11 @@ void subscriber_service::subscribe(subscribe_request request, callback<subscribe
         // the journey starts with the subscription or neither is stored.
         if (on_subscribed && (up->created || !up->was_active)) {
           if (auto r = on_subscribed(db, s, now); !r) return tl::unexpected(std::move(r.error()));
+        }
+        if (up->was_active) {
+          if (auto r = report_withdrawal(on_withdrawn, db, s, up->categories_before, now); !r) {
+            return tl::unexpected(std::move(r.error()));
+          }
         }
         return subscribe_outcome{s.public_id, token, up->created};
       },
@@ -354,8 +377,8 @@ void subscriber_service::set_consent(consent_request request, callback<consent_o
   run<consent_outcome>(
       writer_,
       [id = std::move(request.id), token = std::move(request.token), categories = std::move(*categories),
-       version = std::move(*version), origin = std::move(*origin),
-       &clk](storage::database& db) -> result<consent_outcome> {
+       version = std::move(*version), origin = std::move(*origin), &clk,
+       on_withdrawn = hooks_.on_withdrawn](storage::database& db) -> result<consent_outcome> {
         const auto now = clk.now();
         auto store = storage::make_sqlite_subscriber_store(db);
         auto found = authenticate(*store, id, token);
@@ -370,6 +393,11 @@ void subscriber_service::set_consent(consent_request request, callback<consent_o
         if (auto r = append_entry(db, s.public_id, action, s.categories, categories, version, origin, now); !r) {
           return tl::unexpected(std::move(r.error()));
         }
+        auto updated = s;
+        updated.categories = categories;
+        if (auto r = report_withdrawal(on_withdrawn, db, updated, s.categories, now); !r) {
+          return tl::unexpected(std::move(r.error()));
+        }
         return consent_outcome{categories, true};
       },
       std::move(done));
@@ -381,8 +409,8 @@ void subscriber_service::unsubscribe(unsubscribe_request request, callback<void>
   const clock& clk = clock_;
   run_void(
       writer_,
-      [id = std::move(request.id), token = std::move(request.token), origin = std::move(*origin),
-       &clk](storage::database& db) -> result<void> {
+      [id = std::move(request.id), token = std::move(request.token), origin = std::move(*origin), &clk,
+       on_withdrawn = hooks_.on_withdrawn](storage::database& db) -> result<void> {
         const auto now = clk.now();
         auto store = storage::make_sqlite_subscriber_store(db);
         auto found = authenticate(*store, id, token);
@@ -391,6 +419,9 @@ void subscriber_service::unsubscribe(unsubscribe_request request, callback<void>
         if (s.unsubscribed()) return {};
         auto removed = store->mark_unsubscribed(s.id, now);
         if (!removed) return tl::unexpected(std::move(removed.error()));
+        if (on_withdrawn) {
+          if (auto r = on_withdrawn(db, s, "unsubscribe", removed->categories_before, now); !r) return r;
+        }
         return append_entry(db, s.public_id, consent_action::unsubscribe, removed->categories_before, {},
                             s.consent_text_version, origin, now);
       },

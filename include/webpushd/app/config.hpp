@@ -22,6 +22,7 @@
 #include "webpushd/consent/config.hpp"
 #include "webpushd/core/text.hpp"
 #include "webpushd/core/error.hpp"
+#include "webpushd/pacing/policy.hpp"
 
 namespace webpushd::app {
 
@@ -112,6 +113,15 @@ struct automation_config {
   std::vector<std::string> warnings;
 };
 
+/// @brief `pacing:` — caps, quiet hours, unsubscribe attribution.
+struct pacing_config {
+  /// @brief The shop-wide policy; load_config adds each scenario's own
+  /// pacing (policy.scenarios) once the scenario files are read.
+  pacing::policy policy;
+  bool configured = false;  ///< the section was there (absent: nothing is capped, and the daemon says so)
+  std::chrono::milliseconds adaptive_interval{std::chrono::minutes{10}};
+};
+
 /// @brief `logging:`.
 struct logging_config {
   std::string format = "auto";  ///< auto | json | text
@@ -128,6 +138,7 @@ struct config {
   delivery_config delivery;
   events_config events;
   automation_config automation;
+  pacing_config pacing;
   logging_config logging;
 };
 

@@ -4,7 +4,8 @@
 /// next journey step is due (or at most `max_sleep`, so a journey another
 /// connection just started is picked up soon), fires due steps in
 /// write_queue items of `batch` journeys, tells the dispatcher when it
-/// enqueued messages, and purges old events once in a while.
+/// enqueued messages, and runs housekeeping once in a while (purging old
+/// events and ended journeys; the daemon adds pacing's adaptive levels).
 ///
 /// Nothing here is durable by itself: the timers live in the journeys table,
 /// so after a crash the first loop finds every step that came due meanwhile
@@ -14,6 +15,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "webpushd/automation/campaigns.hpp"
 #include "webpushd/automation/engine.hpp"
@@ -48,6 +50,10 @@ class scheduler {
   /// @brief Also runs campaigns' fan-out (call before start(); `runner` must
   /// outlive the scheduler).
   void set_campaigns(campaign_runner* runner);
+  /// @brief Work run in a write_queue item every `interval` (the first time a
+  /// minute after start); failures are logged. Call before start().
+  using periodic_task = std::function<result<void>(storage::database&, time_point)>;
+  void add_periodic(std::string name, std::chrono::milliseconds interval, periodic_task task);
   /// @brief Starts the thread.
   void start();
   /// @brief Wakes the thread now (a journey may have become due earlier).

@@ -135,6 +135,13 @@ struct lifecycle_hooks {
   /// @brief link_customer() (and so identify) linked the subscriber to a
   /// customer it was not linked to; the record carries the new customer_id.
   hook on_customer_linked;
+  /// @brief The subscriber took consent away: `kind` "unsubscribe" (every
+  /// category) or "withdraw" (consent narrowed by set_consent or a
+  /// re-subscribe), with the categories taken away. Pacing attributes it to
+  /// the push that most likely caused it.
+  std::function<result<void>(storage::database&, const storage::subscriber_record&, std::string_view kind,
+                             const std::vector<std::string>& withdrawn, time_point)>
+      on_withdrawn;
 };
 
 /// @brief What an erasure did.
