@@ -7,6 +7,8 @@
 #include <sstream>
 
 #include "webpushd/ingest/events.hpp"
+#include "webpushd/pacing/gate.hpp"
+#include "webpushd/storage/pacing_store.hpp"
 #include "webpushd/storage/event_store.hpp"
 #include "webpushd/storage/journey_store.hpp"
 #include "webpushd/storage/outbox_store.hpp"
@@ -39,16 +41,27 @@ struct simulation::impl {
   engine eng;
   ingest::custom_event_types custom;
   engine_options options;
+  std::shared_ptr<const pacing::policy> pacing;
+  std::unique_ptr<pacing::send_gate> gate;  // nullptr: no pacing
+  std::unique_ptr<storage::outbox_store> outbox;
   time_point now{};
   bool started = false;
 
-  impl(storage::database d, std::shared_ptr<const scenario_set> s, engine_options o, ingest::custom_event_types c)
+  impl(storage::database d, std::shared_ptr<const scenario_set> s, engine_options o, ingest::custom_event_types c,
+       std::shared_ptr<const pacing::policy> p)
       // The simulation never delivers, so any key signs its delivery ids.
       : db(std::move(d)),
         signer(bytes(32, std::uint8_t{7})),
         eng(std::move(s), o, signer),
         custom(std::move(c)),
-        options(std::move(o)) {}
+        options(std::move(o)),
+        pacing(std::move(p)),
+        outbox(storage::make_sqlite_outbox_store(db)) {
+    if (pacing) {
+      gate = std::make_unique<pacing::send_gate>(db, pacing);
+      outbox->set_gate(gate.get());
+    }
+  }
 
   result<void> in_transaction(const std::function<result<void>()>& work) {
     storage::transaction tx{db};
@@ -59,14 +72,19 @@ struct simulation::impl {
 
   result<void> advance_to(time_point t) {
     while (true) {
-      auto next = eng.next_due(db);
-      if (!next) return tl::unexpected(std::move(next.error()));
-      if (!*next || **next > t) break;
-      // Fire at the step's own due time: what the scheduler does in real time.
-      now = std::max(now, **next);
-      result<fire_report> fired = fire_report{};
+      // The next thing to happen: a journey step, or a message a cap or
+      // quiet hours deferred.
+      auto step = eng.next_due(db);
+      if (!step) return tl::unexpected(std::move(step.error()));
+      auto deferred = outbox->next_due();
+      if (!deferred) return tl::unexpected(std::move(deferred.error()));
+      std::optional<time_point> next = *step;
+      if (*deferred && (!next || **deferred < *next)) next = *deferred;
+      if (!next || *next > t) break;
+      // At its own due time: what the scheduler and dispatcher do in real time.
+      now = std::max(now, *next);
       if (auto r = in_transaction([&]() -> result<void> {
-            fired = eng.fire_due(db, now, 1000);
+            auto fired = eng.fire_due(db, now, 1000);
             if (!fired) return tl::unexpected(fired.error());
             return deliver_due();
           });
@@ -82,7 +100,6 @@ struct simulation::impl {
   // answering 201), so a later exit does not "cancel" a message the
   // shopper would already have seen.
   result<void> deliver_due() {
-    auto outbox = storage::make_sqlite_outbox_store(db);
     while (true) {
       auto claimed = outbox->claim_due(now, 1000);
       if (!claimed) return tl::unexpected(std::move(claimed.error()));
@@ -190,14 +207,26 @@ struct simulation::impl {
       if (!who) return tl::unexpected(std::move(who.error()));
       std::vector<std::string> categories = c.value("categories", std::vector<std::string>{});
       std::sort(categories.begin(), categories.end());
-      return storage::make_sqlite_subscriber_store(db)->set_categories(who->id, categories, "simulated", now);
+      std::vector<std::string> withdrawn;
+      std::set_difference(who->categories.begin(), who->categories.end(), categories.begin(), categories.end(),
+                          std::back_inserter(withdrawn));
+      return in_transaction([&]() -> result<void> {
+        if (auto r = storage::make_sqlite_subscriber_store(db)->set_categories(who->id, categories, "simulated", now); !r) {
+          return r;
+        }
+        if (!pacing || withdrawn.empty()) return {};
+        return pacing::attribute_unsubscribe(db, *pacing, who->id, "withdraw", withdrawn, now);
+      });
     }
     if (item.contains("unsubscribe")) {
       auto who = find_subscriber(item.at("unsubscribe").is_string() ? item.at("unsubscribe").get<std::string>() : "", line);
       if (!who) return tl::unexpected(std::move(who.error()));
-      auto removed = storage::make_sqlite_subscriber_store(db)->mark_unsubscribed(who->id, now);
-      if (!removed) return tl::unexpected(std::move(removed.error()));
-      return {};
+      return in_transaction([&]() -> result<void> {
+        auto removed = storage::make_sqlite_subscriber_store(db)->mark_unsubscribed(who->id, now);
+        if (!removed) return tl::unexpected(std::move(removed.error()));
+        if (!pacing) return {};
+        return pacing::attribute_unsubscribe(db, *pacing, who->id, "unsubscribe", removed->categories_before, now);
+      });
     }
     if (item.contains("link")) {
       const auto& l = item.at("link");
@@ -216,19 +245,73 @@ struct simulation::impl {
   }
 };
 
+namespace {
+
+// A step's message after the engine made it: sent when the push service
+// would have had it (later than made, when a cap or quiet hours deferred
+// it), suppressed by pacing, cancelled while it waited, or still waiting.
+void describe_fate(simulated_line& l, const storage::outbox_row& row) {
+  switch (row.state) {
+    case storage::outbox_state::sent:
+      if (row.finished_at) l.at = *row.finished_at;
+      return;
+    case storage::outbox_state::suppressed:
+    case storage::outbox_state::cancelled:
+      l.outcome = storage::to_string(row.state);
+      l.reason = row.last_reason;
+      return;
+    case storage::outbox_state::queued:
+      l.outcome = "deferred";
+      l.reason = "still waiting at the end of the trace: " + row.last_reason;
+      return;
+    default:
+      return;
+  }
+}
+
+// The trace's unsubscribes and withdrawals, each with the push it is
+// attributed to (none when no push came within the window).
+result<void> append_unsubscribes(storage::database& db, std::vector<simulated_line>& out) {
+  auto attributed = storage::make_sqlite_pacing_store(db)->attributions("", time_point::min(), time_point::max(),
+                                                                         std::numeric_limits<std::int64_t>::max());
+  if (!attributed) return tl::unexpected(std::move(attributed.error()));
+  auto subscribers = storage::make_sqlite_subscriber_store(db);
+  for (const auto& a : *attributed) {
+    auto who = subscribers->find(a.subscription_id);
+    if (!who) return tl::unexpected(std::move(who.error()));
+    simulated_line l;
+    l.at = a.at;
+    if (*who) {
+      l.person = (*who)->customer_id.empty() ? "s:" + (*who)->public_id : "c:" + (*who)->customer_id;
+      l.subscription = (*who)->public_id;
+    }
+    l.scenario = a.source.starts_with("scenario:") ? a.source.substr(9) : a.source;
+    l.step = a.step;
+    l.outcome = "unsubscribed";
+    l.reason = a.kind + (a.category.empty() ? "" : " " + a.category) + ", attributed to the push of " +
+               format_time(a.sent_at);
+    out.push_back(std::move(l));
+  }
+  return {};
+}
+
+}  // namespace
+
 simulation::simulation() = default;
 simulation::~simulation() = default;
 
 result<std::unique_ptr<simulation>> simulation::create(std::shared_ptr<const scenario_set> scenarios,
                                                        engine_options options,
                                                        std::map<std::string, nlohmann::json> custom_event_types,
-                                                       const std::filesystem::path& path) {
+                                                       const std::filesystem::path& path,
+                                                       std::shared_ptr<const pacing::policy> pacing) {
   auto custom = ingest::custom_event_types::compile(custom_event_types);
   if (!custom) return tl::unexpected(std::move(custom.error()));
   auto db = storage::database::open(path);
   if (!db) return tl::unexpected(std::move(db.error()));
   std::unique_ptr<simulation> sim(new simulation());
-  sim->impl_ = std::make_unique<impl>(std::move(*db), std::move(scenarios), std::move(options), std::move(*custom));
+  sim->impl_ = std::make_unique<impl>(std::move(*db), std::move(scenarios), std::move(options), std::move(*custom),
+                                      std::move(pacing));
   return sim;
 }
 
@@ -274,6 +357,8 @@ result<std::vector<simulated_line>> simulation::lines() {
   std::vector<simulated_line> out;
   out.reserve(log->size());
   for (const auto& e : *log) {
+    // The gate's suppressions are told by the message's own line below.
+    if (e.outcome == "suppressed" && e.outbox_id) continue;
     simulated_line l;
     l.at = e.at;
     l.person = e.person;
@@ -294,14 +379,16 @@ result<std::vector<simulated_line>> simulation::lines() {
       auto rows = outbox->list_for_subscription(e.subscription_id.value_or(0));
       if (!rows) return tl::unexpected(std::move(rows.error()));
       for (const auto& row : *rows) {
-        if (row.id == *e.outbox_id) {
-          l.message = json::parse(std::string(row.payload.begin(), row.payload.end()), nullptr, false);
-          if (l.message.is_object()) l.message.erase("delivery");  // ids and signatures: noise in a report
-        }
+        if (row.id != *e.outbox_id) continue;
+        l.message = json::parse(std::string(row.payload.begin(), row.payload.end()), nullptr, false);
+        if (l.message.is_object()) l.message.erase("delivery");  // ids and signatures: noise in a report
+        if (e.outcome == "sent") describe_fate(l, row);
       }
     }
     out.push_back(std::move(l));
   }
+  if (auto r = append_unsubscribes(impl_->db, out); !r) return tl::unexpected(std::move(r.error()));
+  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.at < b.at; });
   return out;
 }
 

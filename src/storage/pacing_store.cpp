@@ -180,7 +180,7 @@ class sqlite_pacing_store final : public pacing_store {
                                                             std::size_t limit) override {
     auto st = prepare(R"sql(
         SELECT subscription_id, at, kind, coalesce(category, ''), source, step, outbox_id, sent_at
-        FROM unsubscribe_attributions WHERE source = ?1 AND at >= ?2 AND at < ?3
+        FROM unsubscribe_attributions WHERE (?1 = '' OR source = ?1) AND at >= ?2 AND at < ?3
         ORDER BY at DESC, id DESC LIMIT ?4)sql");
     if (!st) return tl::unexpected(std::move(st.error()));
     st->bind_text(1, source).bind_int(2, unix_millis(from)).bind_int(3, unix_millis(to)).bind_int(

@@ -234,11 +234,21 @@ describe('webpushctl simulate on the shipped examples', () => {
     assert.match(r.stdout, /abandoned_cart {2}exited: purchase/);
     assert.match(r.stdout, /browse_abandonment\/reminder {2}suppressed \(sub-ben\): consent missing: recommendations/);
     assert.match(r.stdout, /\(times are UTC; nothing was sent\)/);
+    // The shop's pacing: quiet hours in Dan's zone hold his first reminder
+    // until 08:00 New York time; his unsubscribe counts against it; Anna's
+    // price alert meets her weekly cap.
+    assert.match(r.stdout, /2026-11-08 02:10 {2}abandoned_cart\/first_reminder {2}deferred \(sub-dan\): quiet_hours: 21:00–08:00 America\/New_York; deferred to 2026-11-08T13:00:00.000Z/);
+    assert.match(r.stdout, /2026-11-08 13:00 {2}abandoned_cart\/first_reminder {2}SENT to sub-dan/);
+    assert.match(r.stdout, /2026-11-08 15:00 {2}abandoned_cart\/first_reminder {2}unsubscribed \(sub-dan\): unsubscribe cart_reminders, attributed to the push of 2026-11-08 13:00/);
+    assert.match(r.stdout, /price_drop\/alert {2}suppressed \(sub-anna\): global_cap: 5 per 7d/);
     const j = run(webpushctl, ['simulate', '--config', shop, '--events', week, '--json']);
     assert.equal(j.status, 0, j.stderr);
     const out = JSON.parse(j.stdout);
-    assert.equal(out.summary.abandoned_cart.sent, 2);
+    assert.equal(out.summary.abandoned_cart.sent, 3);
+    assert.equal(out.summary.abandoned_cart.deferred, 1);
+    assert.equal(out.summary.abandoned_cart.unsubscribed, 1);
     assert.equal(out.summary.abandoned_cart.exited, 1);
+    assert.equal(out.summary.price_drop.held_back['suppressed: global_cap'], 1);
     const sent = out.timeline.filter((l) => l.outcome === 'sent');
     assert.ok(sent.every((l) => typeof l.message.title === 'string' && !('delivery' in l.message)));
   });

@@ -54,13 +54,20 @@ std::string rfc3339(webpushd::time_point t) {
   return buf;
 }
 
-// Per scenario: how many entered, were sent, and what held the rest back.
+// Per scenario: how many entered, were sent (and how many of those late,
+// deferred by a cap or quiet hours), what held the rest back, and the
+// unsubscribes attributed to it — what a cap costs and what it saves.
 nlohmann::json summarize(const std::vector<webpushd::automation::simulated_line>& lines) {
   std::map<std::string, nlohmann::json> by;
   for (const auto& l : lines) {
     auto& s = by[l.scenario];
-    if (s.is_null()) s = {{"entered", 0}, {"sent", 0}, {"exited", 0}, {"completed", 0}, {"held_back", nlohmann::json::object()}};
-    if (l.outcome == "entered" || l.outcome == "sent" || l.outcome == "exited" || l.outcome == "completed") {
+    if (s.is_null()) {
+      s = {{"entered", 0},  {"sent", 0},         {"deferred", 0},
+           {"exited", 0},   {"completed", 0},    {"unsubscribed", 0},
+           {"held_back", nlohmann::json::object()}};
+    }
+    if (l.outcome == "entered" || l.outcome == "sent" || l.outcome == "exited" || l.outcome == "completed" ||
+        l.outcome == "deferred" || l.outcome == "unsubscribed") {
       s[l.outcome] = s[l.outcome].get<int>() + 1;
     } else if (l.outcome == "suppressed" || l.outcome == "skipped" || l.outcome == "cancelled") {
       // "missed: 10h late (limit 6h)" and "missed: 7h late …" are one reason.
@@ -97,8 +104,9 @@ int run(const simulate_options& o) {
   eo.public_url = cfg->server.public_url.empty() ? "http://localhost" : cfg->server.public_url;
 
   scratch_dir scratch;
-  auto sim = webpushd::automation::simulation::create(cfg->automation.scenarios, eo, cfg->events.custom_types,
-                                                      scratch.path() / "simulation.db");
+  auto sim = webpushd::automation::simulation::create(
+      cfg->automation.scenarios, eo, cfg->events.custom_types, scratch.path() / "simulation.db",
+      std::make_shared<const webpushd::pacing::policy>(cfg->pacing.policy));
   if (!sim) {
     std::cerr << "simulate: " << sim.error().message << "\n";
     return exit_usage;
@@ -148,8 +156,9 @@ int run(const simulate_options& o) {
   std::cout << "\nsummary\n";
   const auto summary = summarize(*lines);  // named: items() of a temporary would dangle
   for (const auto& [name, s] : summary.items()) {
-    std::cout << "  " << name << ": " << s["entered"] << " entered, " << s["sent"] << " sent, " << s["exited"]
-              << " exited, " << s["completed"] << " completed\n";
+    std::cout << "  " << name << ": " << s["entered"] << " entered, " << s["sent"] << " sent, " << s["deferred"]
+              << " deferred, " << s["exited"] << " exited, " << s["completed"] << " completed, " << s["unsubscribed"]
+              << " unsubscribes attributed\n";
     for (const auto& [reason, n] : s["held_back"].items()) std::cout << "    " << n << " × " << reason << "\n";
   }
   std::cout << "(times are UTC; nothing was sent)\n";
@@ -163,7 +172,8 @@ void add_simulate_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "simulate",
       "replay a trace of shop events against a config's scenarios in virtual time and print, per person, which\n"
-      "messages would be sent when, and which were held back and why (consent, conditions, exits, lateness).\n"
+      "messages would be sent when, and which were held back and why (consent, conditions, exits, lateness,\n"
+      "frequency caps and quiet hours: the config's pacing), and which unsubscribes count against which push.\n"
       "Nothing is sent. Trace format (JSON Lines): docs/SCENARIOS.md, 'Trying a scenario'.");
   cmd->add_option("--config", o->config, "the daemon's configuration (its scenario files are used)")->required();
   cmd->add_option("--events", o->events, "the trace: one JSON object per line (events as POST /v1/events takes them, "

@@ -7,7 +7,11 @@
 /// Time moves only forward and only when told: before an item of the trace
 /// is applied, every step due up to its time fires at its own due time, in
 /// due order, exactly as the scheduler would fire it in real time. Nothing
-/// is delivered: a "sent" message is one that reached the outbox.
+/// is delivered: a message passes the same send-time gate as in the daemon
+/// (caps, quiet hours: deferred to its next allowed moment, or suppressed)
+/// and is then taken as accepted by the push service at once; "sent" lines
+/// carry that moment. Unsubscribes and narrowed consent in the trace are
+/// attributed to the latest push, as the daemon does.
 ///
 /// A trace is JSON Lines; each line is one of
 /// - a shop event, exactly as `POST /v1/events` takes it ("type" set);
@@ -29,6 +33,7 @@
 
 #include "webpushd/automation/engine.hpp"
 #include "webpushd/core/error.hpp"
+#include "webpushd/pacing/policy.hpp"
 #include "webpushd/storage/database.hpp"
 #include "webpushd/storage/journey_store.hpp"
 #include "webpushd/tracking/beacons.hpp"
@@ -41,7 +46,7 @@ struct simulated_line {
   std::string person;        ///< "c:…" or "s:…"
   std::string scenario;
   std::string step;          ///< "" for journey-level lines
-  std::string outcome;       ///< entered | sent | suppressed | skipped | exited | restarted | completed | cancelled
+  std::string outcome;       ///< entered | sent | deferred | suppressed | skipped | exited | restarted | completed | cancelled | unsubscribed
   std::string reason;        ///< why (suppressed, skipped, exited…), the locale for sent
   std::string subscription;  ///< public id of the device, when one is concerned
   nlohmann::json message;    ///< the payload for `sent` (title, body, url, …), else null
@@ -52,10 +57,12 @@ class simulation {
  public:
   /// @brief A simulation on the database at `path` (created; use a scratch
   /// file — it is filled with the trace's subscribers).
+  /// `pacing` (nullptr: none) is the policy the daemon would apply.
   static result<std::unique_ptr<simulation>> create(std::shared_ptr<const scenario_set> scenarios,
                                                     engine_options options,
                                                     std::map<std::string, nlohmann::json> custom_event_types,
-                                                    const std::filesystem::path& path);
+                                                    const std::filesystem::path& path,
+                                                    std::shared_ptr<const pacing::policy> pacing = nullptr);
   ~simulation();
 
   /// @brief Applies one trace line (parsed JSON). `line_number` is used in

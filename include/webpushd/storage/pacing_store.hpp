@@ -106,7 +106,8 @@ class pacing_store {
   virtual result<std::optional<unsubscribe_attribution>> attribute_unsubscribe(
       std::int64_t subscription_id, std::string_view kind, std::string_view category, time_point now,
       std::chrono::milliseconds window) = 0;
-  /// @brief Attributions to one source ("scenario:<name>"), newest first.
+  /// @brief Attributions to one source ("scenario:<name>"; empty: every
+  /// source), newest first.
   virtual result<std::vector<unsubscribe_attribution>> attributions(std::string_view source, time_point from,
                                                                      time_point to, std::size_t limit) = 0;
 

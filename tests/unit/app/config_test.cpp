@@ -237,3 +237,55 @@ TEST_CASE("consent errors the schema cannot see still point at their line") {
     CHECK(c.error().message.find("consent.categories") != std::string::npos);
   }
 }
+
+TEST_CASE("pacing: the example's defaults, nothing when the section is absent, errors at their line") {
+  SUBCASE("the shipped example caps, spaces and quiets every device") {
+    const auto c = load_config(std::filesystem::path(WEBPUSHD_SOURCE_DIR) / "examples" / "shop.yaml");
+    REQUIRE(c.has_value());
+    CHECK(c->pacing.configured);
+    const auto& p = c->pacing.policy;
+    CHECK(p.caps == std::vector<webpushd::pacing::cap>{{2, 24h}, {5, 7 * 24h}});
+    CHECK(p.min_gap == 2h);
+    CHECK(p.category_caps.at("promotions").size() == 2);
+    REQUIRE(p.quiet.has_value());
+    CHECK(p.quiet->from_minute == 21 * 60);
+    CHECK(p.quiet->to_minute == 8 * 60);
+    CHECK(p.default_timezone == c->consent.default_timezone);
+    // Each scenario's own pacing joins the policy, by name.
+    CHECK(p.scenarios.at("abandoned_cart").caps == std::vector<webpushd::pacing::cap>{{3, 7 * 24h}});
+    CHECK(p.scenarios.at("abandoned_cart").value_field == "cart.total");
+    CHECK(p.scenarios.at("abandoned_cart").adaptive.has_value());
+    CHECK_FALSE(p.scenarios.at("win_back").defer);
+  }
+  SUBCASE("absent: nothing is capped") {
+    const auto c = parse(minimal);
+    REQUIRE(c.has_value());
+    CHECK_FALSE(c->pacing.configured);
+    CHECK(c->pacing.policy.caps.empty());
+    CHECK_FALSE(c->pacing.policy.quiet.has_value());
+  }
+  SUBCASE("a malformed cap is named at its line") {
+    const auto c = parse(minimal + "pacing:\n  caps: [\"2 per 1d\", \"twice a day\"]\n");
+    REQUIRE_FALSE(c.has_value());
+    CHECK_MESSAGE(c.error().message.find("shop.yaml:4:22: pacing.caps.1") != std::string::npos, c.error().message);
+  }
+  SUBCASE("a zero window") {
+    const auto c = parse(minimal + "pacing:\n  caps:\n    - 2 per 0s\n");
+    REQUIRE_FALSE(c.has_value());
+    CHECK_MESSAGE(c.error().message.find("shop.yaml:5:7: the window must be longer than 0") != std::string::npos,
+                  c.error().message);
+  }
+  SUBCASE("a category cap for a category that does not exist") {
+    const auto c = parse(minimal + "pacing:\n  category_caps:\n    promo: [\"1 per 1d\"]\n");
+    REQUIRE_FALSE(c.has_value());
+    CHECK_MESSAGE(c.error().message.find("shop.yaml:5:5: pacing.category_caps: 'promo' is not one of consent.categories") !=
+                      std::string::npos,
+                  c.error().message);
+  }
+  SUBCASE("quiet hours need both ends, as HH:MM") {
+    const auto c = parse(minimal + "pacing:\n  quiet_hours:\n    from: \"9pm\"\n    to: \"08:00\"\n");
+    REQUIRE_FALSE(c.has_value());
+    CHECK_MESSAGE(c.error().message.find("shop.yaml:5:11: pacing.quiet_hours.from") != std::string::npos,
+                  c.error().message);
+  }
+}

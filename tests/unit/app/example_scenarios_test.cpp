@@ -46,7 +46,8 @@ automation::engine_options options_of(const config& c) {
 
 std::unique_ptr<simulation> make_simulation(const std::filesystem::path& file) {
   const auto& c = shop_config();
-  auto sim = simulation::create(c.automation.scenarios, options_of(c), c.events.custom_types, file);
+  auto sim = simulation::create(c.automation.scenarios, options_of(c), c.events.custom_types, file,
+                                std::make_shared<const pacing::policy>(c.pacing.policy));
   REQUIRE_MESSAGE(sim.has_value(), (sim ? "" : sim.error().message));
   return std::move(*sim);
 }
@@ -140,9 +141,24 @@ TEST_CASE("the example week: every example scenario triggers, steps, exits and r
     REQUIRE(carol != nullptr);  // viewed before subscribing; the view was kept
     CHECK(carol->message["title"] == "Winter boots is back in stock");
     CHECK(find(tl, "c:ben", "back_in_stock", "alert", "sent") == nullptr);  // viewed another product
-    const auto* drop = find(tl, "c:anna", "price_drop", "alert", "sent");
+    // Rendered, then held back: Anna had her five pushes of the week.
+    const auto* drop = find(tl, "c:anna", "price_drop", "alert", "suppressed");
     REQUIRE(drop != nullptr);
     CHECK(drop->message["title"] == "Trapery zimowe taniej: 199,00\u00a0zł");
+    CHECK(drop->reason.starts_with("global_cap: 5 per 7d; the next allowed moment, 2026-11-09T08:01:00.000Z, is past"));
+    CHECK(find(tl, "c:carol", "price_drop", "alert", "sent") != nullptr);
+  }
+  SUBCASE("pacing: quiet hours in the shopper's zone defer a reminder; an unsubscribe counts against it") {
+    const auto* held = find(tl, "c:dan", "abandoned_cart", "first_reminder", "deferred");
+    REQUIRE(held != nullptr);
+    CHECK(held->at == t("2026-11-08T02:10:00Z"));  // 21:10 in New York
+    CHECK(held->reason == "quiet_hours: 21:00–08:00 America/New_York; deferred to 2026-11-08T13:00:00.000Z");
+    const auto* sent = find(tl, "c:dan", "abandoned_cart", "first_reminder", "sent");
+    REQUIRE(sent != nullptr);
+    CHECK(sent->at == t("2026-11-08T13:00:00Z"));  // 08:00 in New York
+    const auto* gone = find(tl, "c:dan", "abandoned_cart", "first_reminder", "unsubscribed");
+    REQUIRE(gone != nullptr);
+    CHECK(gone->reason == "unsubscribe cart_reminders, attributed to the push of 2026-11-08 13:00");
   }
   SUBCASE("welcome: each step at its offset, only in the categories granted") {
     CHECK(find(tl, "c:anna", "welcome", "hello", "sent")->at == t("2026-11-02T08:01:00Z"));
