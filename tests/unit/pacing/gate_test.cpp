@@ -276,3 +276,61 @@ TEST_CASE("caps hold under concurrent claims from several connections and thread
   CHECK(over_cap == 0);
   CHECK(admitted_total == std::int64_t{2} * subscriptions * trials);
 }
+
+// A benchmark, not a test (skipped by default; timings are never asserted):
+//   WEBPUSHD_GATE_BENCH=100000 build-release/tests/test_pacing -tc='gate speed' --no-skip
+// N due messages over N/4 subscriptions, claimed in the dispatcher's
+// batches of 512: without a gate; with a gate whose caps admit everything
+// (every decision reads and writes three histories: the pure cost of
+// deciding); and with the example shop's caps (2/day, 5/week, 2 h gap,
+// promotions 1/day), where most messages are suppressed.
+TEST_CASE("gate speed" * doctest::skip()) {
+  const char* env = std::getenv("WEBPUSHD_GATE_BENCH");
+  const int n = env != nullptr ? std::stoi(env) : 100'000;
+  auto loose = std::make_shared<policy>();
+  loose->caps = {{100, 24h}, {500, 7 * 24h}};
+  loose->category_caps["promotions"] = {{100, 24h}};
+  loose->quiet = quiet_hours{21 * 60, 8 * 60};
+  auto shop = std::make_shared<policy>(*loose);
+  shop->caps = {{2, 24h}, {5, 7 * 24h}};
+  shop->min_gap = 2h;
+  shop->category_caps["promotions"] = {{1, 24h}};
+  const auto run = [&](const char* what, std::shared_ptr<const policy> rules) {
+    storage::testing::temp_dir dir;
+    auto db = storage::testing::open_ok(dir.db_file());
+    REQUIRE(db.exec("BEGIN"));
+    REQUIRE(db.exec("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < " + std::to_string(n / 4) +
+                    ") INSERT INTO subscriptions (endpoint, p256dh, auth, state, created_at, updated_at, timezone) "
+                    "SELECT 'https://push.example/g/' || i, 'k', 'a', 'active', 0, 0, 'Europe/Warsaw' FROM n"));
+    REQUIRE(db.exec("INSERT INTO subscription_categories SELECT id, 'promotions', 0 FROM subscriptions"));
+    REQUIRE(db.exec("WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < " + std::to_string(n - 1) +
+                    ") INSERT INTO outbox (subscription_id, payload, ttl_seconds, source, created_at, next_attempt_at, "
+                    "expires_at, category, priority) SELECT 1 + i % " + std::to_string(n / 4) +
+                    ", x'00', 3600, 'campaign:c_' || (i / " + std::to_string(n / 4) + "), 0, 0, 9e15, "
+                    "'promotions', 10 FROM n"));
+    REQUIRE(db.exec("COMMIT"));
+    auto outbox = storage::make_sqlite_outbox_store(db);
+    std::unique_ptr<send_gate> gate;
+    if (rules) {
+      gate = std::make_unique<send_gate>(db, rules);
+      outbox->set_gate(gate.get());
+    }
+    const auto noon = time_point{std::chrono::seconds{1'795'435'200}};  // 13:00 in Warsaw
+    std::size_t claimed = 0;
+    const auto start = std::chrono::steady_clock::now();
+    for (;;) {
+      auto batch = outbox->claim_due(noon, 512);
+      REQUIRE(batch.has_value());
+      if (batch->empty()) break;
+      claimed += batch->size();
+    }
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    MESSAGE(std::string{what} << n << " messages in " << secs << " s = " << static_cast<long>(n / secs) << " messages/s, "
+                 << secs * 1e6 / n << " µs each; " << claimed << " claimed");
+    return secs;
+  };
+  const double plain = run("without a gate:           ", nullptr);
+  const double deciding = run("gate, everything admitted: ", loose);
+  run("gate, the example's caps:  ", shop);
+  MESSAGE("a cap decision costs " << (deciding - plain) * 1e6 / n << " µs per message");
+}
