@@ -566,6 +566,10 @@ TEST_CASE("an invalid campaign is refused with the field at fault and stores not
       {[](json& b) { b["ttl"] = "29d"; }, "invalid_ttl", "ttl"},
       {[](json& b) { b["ttl"] = "soon"; }, "invalid_ttl", "ttl"},
       {[](json& b) { b["urgency"] = "urgent"; }, "invalid_urgency", "urgency"},
+      {[](json& b) { b["priority"] = 101; }, "invalid_priority", "priority"},
+      {[](json& b) { b["priority"] = "high"; }, "invalid_priority", "priority"},
+      {[](json& b) { b["on_cap"] = "wait"; }, "invalid_on_cap", "on_cap"},
+      {[](json& b) { b["defer_max"] = "29d"; }, "invalid_defer_max", "defer_max"},
       {[](json& b) { b["audience"] = {{"customer", "vip"}}; }, "invalid_audience", "audience.customer"},
       {[](json& b) { b["audience"] = {{"locales", {"pl", 3}}}; }, "invalid_locale", "audience.locales[1]"},
       {[](json& b) { b["colour"] = "red"; }, "field_not_allowed", "colour"},
@@ -616,6 +620,29 @@ TEST_CASE("a client id makes a retried POST idempotent; a different campaign wit
   REQUIRE_FALSE(other.has_value());
   CHECK(other.error().code == "campaign_conflict");
   CHECK(w.count("SELECT count(*) FROM campaigns") == 1);
+}
+
+TEST_CASE("a campaign's pacing: priority, and how long a held message may wait, on every outbox row") {
+  temp_dir dir;
+  world w(dir.db_file());
+  w.add(3, {});
+  auto body = basic_campaign();
+  body["priority"] = 25;
+  body["defer_max"] = "6h";
+  const auto patient = w.create_ok(body);
+  body = basic_campaign();
+  body["on_cap"] = "drop";
+  const auto impatient = w.create_ok(body);
+  w.run(100);
+  const auto sent_at = std::to_string(unix_millis(w.clock.now()));
+  CHECK(w.count("SELECT count(*) FROM outbox WHERE source = 'campaign:" + patient +
+                "' AND priority = 25 AND defer_limit = " + sent_at + " + 6 * 3600000") == 3);
+  CHECK(w.count("SELECT count(*) FROM outbox WHERE source = 'campaign:" + impatient +
+                "' AND priority = 10 AND defer_limit IS NULL") == 3);
+  // Stored with the campaign: a restart fans out with the same pacing.
+  const auto view = to_json(w.get(impatient), true);
+  CHECK(view["on_cap"] == "drop");
+  CHECK(view["priority"] == 10);
 }
 
 TEST_CASE("campaigns are listed newest first") {
