@@ -192,16 +192,6 @@ class sqlite_pacing_store final : public pacing_store {
     });
   }
 
-  result<void> forget_subscription(std::int64_t subscription_id) override {
-    for (const auto* sql : {"DELETE FROM pacing_history WHERE subscription_id = ?1",
-                            "DELETE FROM unsubscribe_attributions WHERE subscription_id = ?1"}) {
-      auto st = prepare(sql);
-      if (!st) return tl::unexpected(std::move(st.error()));
-      if (auto r = st->bind_int(1, subscription_id).run(); !r) return r;
-    }
-    return {};
-  }
-
  private:
   result<detail::statement> prepare(std::string_view sql) { return detail::statement::prepare_cached(db_, sql); }
 

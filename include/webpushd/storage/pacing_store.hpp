@@ -110,9 +110,6 @@ class pacing_store {
   /// source), newest first.
   virtual result<std::vector<unsubscribe_attribution>> attributions(std::string_view source, time_point from,
                                                                      time_point to, std::size_t limit) = 0;
-
-  /// @brief Deletes a subscription's history and attributions (erasure).
-  virtual result<void> forget_subscription(std::int64_t subscription_id) = 0;
 };
 
 /// @brief The SQLite implementation. Uses the given connection (not owned).

@@ -93,7 +93,7 @@ TEST_CASE_FIXTURE(fixture, "list_person_journeys: the persons' journeys, oldest 
   CHECK(list_person_journeys(db, {"c:nobody"}).value().empty());
 }
 
-TEST_CASE_FIXTURE(fixture, "erase_person_data: journeys, their log and product interest of exactly those persons") {
+TEST_CASE_FIXTURE(fixture, "erase_person_data: journeys, their log, product interest and pacing history of exactly those persons") {
   const auto t0 = clock.now();
   const auto mine = journey("abandoned_cart", "c:cust-7", "active", t0);
   log(mine, "c:cust-7", "entered", t0);
@@ -107,8 +107,14 @@ TEST_CASE_FIXTURE(fixture, "erase_person_data: journeys, their log and product i
   interest("p-2", "s:sub_a", t0);
   interest("p-1", "c:other", t0);
 
+  REQUIRE(db.exec("INSERT INTO pacing_history VALUES (41, '', x'00'), (42, '', x'00')"));
+  REQUIRE(db.exec("INSERT INTO unsubscribe_attributions (subscription_id, at, kind, source, step, outbox_id, sent_at) "
+                  "VALUES (41, 0, 'gone', 'scenario:welcome', 'hello', 1, 0)"));
+
   const auto erased = erase_person_data(db, {"c:cust-7", "s:sub_a"}, {41});
   REQUIRE(erased.has_value());
+  CHECK(scalar(db, "SELECT group_concat(subscription_id) FROM pacing_history") == "42");
+  CHECK(scalar(db, "SELECT count(*) FROM unsubscribe_attributions") == "0");
   CHECK(erased->journeys == 2);
   CHECK(erased->log_entries == 3);
   CHECK(erased->product_interest == 2);
