@@ -111,10 +111,10 @@ struct world {
   std::unique_ptr<simulation> sim;
   std::size_t line = 0;
 
-  explicit world(std::vector<scenario_def> scenarios) {
+  explicit world(std::vector<scenario_def> scenarios, std::shared_ptr<const pacing::policy> pacing = nullptr) {
     engine_options o;
     o.public_url = "https://push.shop.example";
-    auto s = simulation::create(set_of(std::move(scenarios)), o, {}, dir.db_file());
+    auto s = simulation::create(set_of(std::move(scenarios)), o, {}, dir.db_file(), std::move(pacing));
     REQUIRE_MESSAGE(s.has_value(), (s ? "" : s.error().message));
     sim = std::move(*s);
   }
@@ -178,6 +178,33 @@ TEST_CASE("a cart journey sends each step at its time and completes") {
   CHECK(w.sql("SELECT count(*) FROM outbox WHERE category = 'cart_reminders' AND delivery_id LIKE 'd_%'") == "3");
   CHECK(w.sql("SELECT count(*) FROM outbox WHERE json_extract(CAST(payload AS TEXT), '$.delivery.report') "
               "LIKE 'https://push.shop.example/v1/deliveries/d_%/events'") == "3");
+}
+
+TEST_CASE("pacing: each step's message carries priority, value and defer limit; a newer step replaces one still waiting") {
+  auto sc = cart_scenario();
+  sc.priority = 90;
+  sc.pacing.value_field = "cart.total";
+  sc.pacing.defer_max = 12h;
+  sc.steps[1].after = 2h;  // the second step comes while the first still waits out quiet hours
+  sc.steps[1].when.clear();
+  auto quiet = std::make_shared<pacing::policy>();
+  quiet->quiet = pacing::quiet_hours{10 * 60 + 30, 13 * 60};  // 10:30–13:00 UTC
+  quiet->scenarios[sc.name] = sc.pacing;
+  world w({sc}, quiet);
+  w.apply(subscribe("s1", "c1", {"cart_reminders"}, at(9)));
+  w.apply(cart("e1", "c1", "cart-1", 120, at(10)));
+  w.advance(at(11));  // the first step fires in quiet hours: deferred to 13:00
+  CHECK(w.sql("SELECT priority || ' ' || value || ' ' || ((defer_limit - next_attempt_at) / 3600000) || ' ' || state "
+              "FROM outbox") == "90 120.0 10 queued");  // due 11:00, may wait until 23:00; now due 13:00
+  w.advance(at(12, 30));  // the second step fires, still quiet: it replaces the first
+  CHECK(w.sql("SELECT group_concat(state || ':' || last_reason, ' | ') FROM outbox") ==
+        "cancelled:replaced by step second | queued:quiet_hours: 10:30–13:00 UTC; deferred to "
+        "2026-11-02T13:00:00.000Z");
+  w.advance(at(13));
+  const auto sent = w.sent();
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].step == "second");
+  CHECK(sent[0].at == *ingest::parse_rfc3339(at(13)));
 }
 
 TEST_CASE("a purchase in the middle of the wait ends the journey at once") {
