@@ -141,10 +141,7 @@ class sqlite_campaign_store final : public campaign_store {
   result<std::optional<time_point>> next_due() override {
     auto st = prepare("SELECT min(due_at) FROM campaigns WHERE state IN ('scheduled', 'running')");
     if (!st) return tl::unexpected(std::move(st.error()));
-    auto row = st->step();
-    if (!row) return tl::unexpected(std::move(row.error()));
-    if (!*row || st->column_is_null(0)) return std::optional<time_point>{};
-    return std::optional<time_point>{from_unix_millis(st->column_int(0))};
+    return detail::optional_time(*st);
   }
 
   result<std::vector<campaign_recipient>> recipients(std::string_view category, std::int64_t after,

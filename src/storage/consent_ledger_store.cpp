@@ -191,10 +191,7 @@ class sqlite_consent_ledger_store final : public consent_ledger_store {
 const char* to_string(consent_action a) noexcept { return action_names[static_cast<std::size_t>(a)]; }
 
 std::optional<consent_action> parse_consent_action(std::string_view text) noexcept {
-  for (std::size_t i = 0; i < action_names.size(); ++i) {
-    if (text == action_names[i]) return static_cast<consent_action>(i);
-  }
-  return std::nullopt;
+  return detail::enum_named<consent_action>(action_names, text);
 }
 
 std::string canonical_categories(std::vector<std::string> categories) {

@@ -170,4 +170,11 @@ bool statement::column_is_null(int col) const noexcept {
 
 std::int64_t statement::changes() const noexcept { return sqlite3_changes64(sqlite3_db_handle(stmt_.get())); }
 
+result<std::optional<time_point>> optional_time(statement& query) {
+  auto row = query.step();
+  if (!row) return tl::unexpected(std::move(row.error()));
+  if (!*row || query.column_is_null(0)) return std::optional<time_point>{};
+  return std::optional<time_point>{from_unix_millis(query.column_int(0))};
+}
+
 }  // namespace webpushd::storage::detail

@@ -5,6 +5,7 @@
 
 #include <sqlite3.h>
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <unordered_map>
@@ -14,6 +15,7 @@
 #include <string_view>
 
 #include "webpushd/core/bytes.hpp"
+#include "webpushd/core/clock.hpp"
 #include "webpushd/core/error.hpp"
 
 namespace webpushd::storage {
@@ -120,5 +122,20 @@ result<std::vector<T>> collect_rows(statement& st, Read read) {
     out.push_back(read(st));
   }
 }
+
+/// @brief The value of an enum stored as text: `names` lists the text forms
+/// in the order of the enum's values. nullopt for any other text.
+template <class Enum, std::size_t N>
+std::optional<Enum> enum_named(const std::array<const char*, N>& names, std::string_view text) noexcept {
+  for (std::size_t i = 0; i < N; ++i) {
+    if (text == names[i]) return static_cast<Enum>(i);
+  }
+  return std::nullopt;
+}
+
+/// @brief Steps `query` once and reads its first column as a time in Unix
+/// milliseconds: the `SELECT min(…)` behind a store's next_due(). nullopt
+/// for no row or NULL (nothing waiting).
+result<std::optional<time_point>> optional_time(statement& query);
 
 }  // namespace webpushd::storage::detail
