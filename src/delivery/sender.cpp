@@ -93,6 +93,9 @@ struct easy_slot {
   std::unique_ptr<transfer> current;  // the request it carries, while in curl
   std::size_t active_index = 0;       // position in impl::active
   bool address_refused = false;
+  // The method its options are set up for: a push sets nothing extra unless
+  // the handle last carried a recall (rare).
+  push_method method = push_method::post;
   char error_buffer[CURL_ERROR_SIZE] = {};
 
   // The header list is made of nodes owned here, not curl_slist_append's:
@@ -109,6 +112,8 @@ struct easy_slot {
   std::string authorization_line;
   std::string urgency_line;
   std::string topic_line;
+  // A recall's header list: its Authorization line alone.
+  curl_slist recall_headers{};
 };
 
 // Connect-time guard: curl calls this instead of socket(2) for every
@@ -509,12 +514,22 @@ struct sender::impl {
     return rc == CURLE_OK;
   }
 
-  /// What changes per request: URL, body, timeout and the header lines.
+  /// What changes per request: method, URL, body, timeout and the header lines.
   bool prepare(easy_slot& s, const transfer& t, clock_type::time_point now) {
     const auto& r = t.request;
     s.address_refused = false;
     s.error_buffer[0] = '\0';
+    CURLcode rc = r.method == push_method::delete_ ? prepare_delete(s, r) : prepare_post(s, r);
+    // The queue wait counts against the request timeout (0 would mean none).
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(t.deadline - now).count();
+    CURL* e = s.easy.get();
+    if (rc == CURLE_OK) rc = set_str(e, CURLOPT_URL, r.endpoint.c_str());
+    if (rc == CURLE_OK) rc = set_long(e, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<std::int64_t>(1, left)));
+    return rc == CURLE_OK;
+  }
 
+  /// A push: the handle's standing header list with this message's lines, and its body.
+  CURLcode prepare_post(easy_slot& s, const push_request& r) {
     // The header lines reuse the slot's strings: after the first requests
     // their capacity suffices and nothing is allocated.
     char digits[16];
@@ -535,17 +550,43 @@ struct sender::impl {
     if (!r.topic.empty()) link(s.topic_line, "Topic: ", r.topic);
     tail->next = nullptr;
 
-    // The queue wait counts against the request timeout (0 would mean none).
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(t.deadline - now).count();
+    CURL* e = s.easy.get();
+    CURLcode rc = CURLE_OK;
+    if (s.method != push_method::post) {
+      // The handle last carried a recall: a POST again, with the standing headers.
+      rc = set_str(e, CURLOPT_CUSTOMREQUEST, nullptr);
+      if (rc == CURLE_OK) rc = set_long(e, CURLOPT_POST, 1L);
+      if (rc == CURLE_OK) rc = set_ptr(e, CURLOPT_HTTPHEADER, s.nodes.data());
+      if (rc != CURLE_OK) return rc;
+      s.method = push_method::post;
+    }
     static const char empty_body[] = "";
     const char* body = r.body.empty() ? empty_body : reinterpret_cast<const char*>(r.body.data());
-    CURL* e = s.easy.get();
-    CURLcode rc = set_str(e, CURLOPT_URL, r.endpoint.c_str());
     // The size first: with it set, curl takes the body as binary, not a C string.
-    if (rc == CURLE_OK) rc = set_off(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
+    rc = set_off(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
     if (rc == CURLE_OK) rc = set_str(e, CURLOPT_POSTFIELDS, body);
-    if (rc == CURLE_OK) rc = set_long(e, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<std::int64_t>(1, left)));
-    return rc == CURLE_OK;
+    return rc;
+  }
+
+  /// A recall: DELETE without a body, and no header but Authorization — the
+  /// content headers and TTL describe a message being delivered.
+  CURLcode prepare_delete(easy_slot& s, const push_request& r) {
+    curl_slist* headers = nullptr;
+    if (!r.authorization.empty()) {
+      s.authorization_line.assign("Authorization: ").append(r.authorization);
+      s.recall_headers.data = s.authorization_line.data();
+      s.recall_headers.next = nullptr;
+      headers = &s.recall_headers;
+    }
+    CURL* e = s.easy.get();
+    CURLcode rc = set_ptr(e, CURLOPT_HTTPHEADER, headers);
+    if (rc == CURLE_OK && s.method != push_method::delete_) {
+      // HTTPGET drops the POST and its body; CUSTOMREQUEST then names the method.
+      rc = set_long(e, CURLOPT_HTTPGET, 1L);
+      if (rc == CURLE_OK) rc = set_str(e, CURLOPT_CUSTOMREQUEST, "DELETE");
+      if (rc == CURLE_OK) s.method = push_method::delete_;
+    }
+    return rc;
   }
 
   void collect() {

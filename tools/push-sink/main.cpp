@@ -3,7 +3,12 @@
 // Listens on loopback, answers POST /push/<behaviour>[/<anything>] as the
 // behaviour says, and records what arrived so tests can assert on headers,
 // retry timing and connection reuse. Behaviours (query parameters in []):
-//   ok                  201 Created + Location
+//   ok[recall=C&location_host=H]
+//                       201 Created + Location /message/<n> on the request's
+//                       Host; with location_host=H on host H instead (same
+//                       port: a Location on a foreign origin). recall=C: a
+//                       DELETE of that Location answers C (405: a service
+//                       that cannot recall, 503: a failing one)
 //   gone | notfound     410 | 404
 //   toolarge            413 with a body
 //   unauthorized        401 with a body naming the VAPID problem
@@ -16,8 +21,13 @@
 //   status[code=C]      any status C
 //   slow[ms=M]          waits M ms (default 1000), then 201
 //   reset               reads the request, then resets the connection (RST)
+// Every behaviour that ends in 201 gives a Location, and its message can be
+// recalled (RFC 8030 §7.3):
+//   DELETE /message/<n> 204 the first time (or the ok behaviour's recall=C),
+//                       404 for a message never accepted or already deleted
 // Counting is per path without the query, so a test isolates itself with a
-// unique suffix: /push/error/test-42?times=2.
+// unique suffix: /push/error/test-42?times=2. DELETEs are recorded under
+// their /message/<n> path.
 //   GET /stats          {"connections":n,"requests":n,"paths":{path:{"count":n,"requests":[…]}}}
 //   DELETE /stats       forget everything recorded so far
 //   GET /healthz        200
@@ -26,7 +36,6 @@
 // With TLS the line also carries "plain_port": a plain-HTTP listener on the
 // same sink, for reading /stats without a TLS client.
 
-#include <atomic>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
@@ -65,6 +74,7 @@ struct request_record {
   std::uint64_t connection = 0;  // which connection carried it
   std::string method, target, ttl, urgency, topic, content_encoding, content_type, user_agent;
   bool authorization = false;
+  std::string authorization_header;  // the value, so a test can check the VAPID token's claims
   std::size_t body_bytes = 0;
 };
 
@@ -118,6 +128,7 @@ class stats {
                         {"content_type", r.content_type},
                         {"user_agent", r.user_agent},
                         {"authorization", r.authorization},
+                        {"authorization_header", r.authorization_header},
                         {"body_bytes", r.body_bytes}});
       }
       out["paths"][path] = {{"count", p.count}, {"requests", std::move(list)}};
@@ -200,6 +211,7 @@ class sink {
       return {std::move(res)};
     }
     if (path == "/healthz") return {make(req, http::status::ok, "ok")};
+    if (path.rfind(message_prefix, 0) == 0) return recall(req, path, connection);
     if (path.rfind("/push/", 0) != 0) return {make(req, http::status::not_found, "no such resource")};
     if (req.method() != http::verb::post) return {make(req, http::status::method_not_allowed, "POST only")};
 
@@ -207,7 +219,10 @@ class sink {
     std::string_view rest = std::string_view(path).substr(6);
     const std::string_view behaviour = rest.substr(0, rest.find('/'));
 
-    if (behaviour == "ok") return {created(req)};
+    if (behaviour == "ok") {
+      const auto answer = query_int(query, "recall", static_cast<std::int64_t>(http::status::no_content));
+      return {created(req, query_param(query, "location_host"), static_cast<std::uint16_t>(answer))};
+    }
     if (behaviour == "gone") return {make(req, http::status::gone, "subscription expired")};
     if (behaviour == "notfound") return {make(req, http::status::not_found, "subscription not found")};
     if (behaviour == "toolarge") return {make(req, http::status::payload_too_large, "payload too large: 4096 bytes at most")};
@@ -257,6 +272,7 @@ class sink {
     r.content_type = field("Content-Type");
     r.user_agent = field("User-Agent");
     r.authorization = req.find(http::field::authorization) != req.end();
+    r.authorization_header = field("Authorization");
     r.body_bytes = req.body().size();
     return r;
   }
@@ -271,18 +287,56 @@ class sink {
     return res;
   }
 
-  response created(const request& req) {
+  /// 201 with the new message's Location; a DELETE of it answers `recall_answer` once.
+  response created(const request& req, std::string_view location_host = {},
+                   std::uint16_t recall_answer = static_cast<std::uint16_t>(http::status::no_content)) {
+    std::uint64_t n = 0;
+    {
+      std::lock_guard lk(messages_mu_);
+      recall_answers_.push_back(recall_answer);
+      n = recall_answers_.size();
+    }
     auto res = make(req, http::status::created);
-    const std::string host(req[http::field::host]);
-    res.set(http::field::location, scheme_ + (host.empty() ? std::string("127.0.0.1") : host) + "/message/" +
-                                       std::to_string(++messages_));
+    std::string host(req[http::field::host]);
+    if (host.empty()) host = "127.0.0.1";
+    if (!location_host.empty()) {
+      const auto port = host.rfind(':');
+      host = std::string(location_host) + (port == std::string::npos ? std::string{} : host.substr(port));
+    }
+    res.set(http::field::location, scheme_ + host + std::string(message_prefix) + std::to_string(n));
     return res;
   }
+
+  /// DELETE /message/<n>: the recall of a message accepted before.
+  action recall(const request& req, const std::string& path, std::uint64_t connection) {
+    if (req.method() != http::verb::delete_) return {make(req, http::status::method_not_allowed, "DELETE only")};
+    stats_.record(path, describe(req, connection));
+    const std::string_view digits = std::string_view(path).substr(message_prefix.size());
+    std::uint64_t n = 0;
+    const auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+    std::uint16_t answer = 0;
+    if (ec == std::errc{} && ptr == digits.data() + digits.size() && n > 0) {
+      std::lock_guard lk(messages_mu_);
+      if (n <= recall_answers_.size()) {
+        answer = recall_answers_[n - 1];
+        // Only a successful DELETE removes the message; an answer that
+        // refuses (405, 503) leaves it to be asked again.
+        if (answer >= 200 && answer < 300) recall_answers_[n - 1] = 0;
+      }
+    }
+    if (answer == 0) return {make(req, http::status::not_found, "no such message (delivered, expired or recalled)")};
+    return {make(req, static_cast<http::status>(answer))};
+  }
+
+  static constexpr std::string_view message_prefix = "/message/";
 
   stats stats_;
   sink_clock::time_point started_;
   std::string scheme_;
-  std::atomic<std::uint64_t> messages_{0};
+  // Per message accepted (message n at n - 1): the status its DELETE
+  // answers; 0 once deleted. Two bytes a message keeps long benchmarks small.
+  std::mutex messages_mu_;
+  std::vector<std::uint16_t> recall_answers_;
 };
 
 template <class Stream>

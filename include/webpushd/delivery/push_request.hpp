@@ -17,12 +17,23 @@ inline constexpr std::int64_t max_ttl_seconds = 2'592'000;
 /// @brief Longest Topic (RFC 8030 §5.4: at most 32 base64url characters).
 inline constexpr std::size_t max_topic_length = 32;
 
-/// @brief What the sender POSTs to a push service.
+/// @brief What a request does at the push service.
+enum class push_method {
+  post,     ///< delivers a message to the subscription (RFC 8030 §5)
+  delete_,  ///< recalls a message not yet delivered, at its Location (RFC 8030 §7.3)
+};
+
+/// @brief What the sender sends to a push service.
 struct push_request {
-  std::string endpoint;          ///< checked with check_endpoint before submitting
+  push_method method = push_method::post;
+  /// The URL: the subscription's endpoint for a POST, the message's Location
+  /// for a DELETE. Checked with check_endpoint before submitting.
+  std::string endpoint;
   std::string authorization;     ///< "vapid t=…, k=…"; empty: no Authorization header
+  // A DELETE carries none of the following: it has no body, and TTL,
+  // Urgency and Topic describe a message being delivered.
   bytes body;                    ///< aes128gcm-encrypted payload (may be empty)
-  std::int32_t ttl_seconds = 0;  ///< TTL header, always sent (0..max_ttl_seconds)
+  std::int32_t ttl_seconds = 0;  ///< TTL header, always sent with a POST (0..max_ttl_seconds)
   std::string urgency;           ///< "", "very-low", "low", "normal", "high"; "" omits the header
   std::string topic;             ///< "" omits the header; ≤ 32 base64url characters
 };

@@ -1,7 +1,8 @@
 #pragma once
 /// @file
-/// @brief The HTTP client that POSTs push requests: libcurl's multi interface
-/// driven on a thread of its own, many requests in flight, connections reused.
+/// @brief The HTTP client that sends push requests (a POST delivers a message,
+/// a DELETE recalls one): libcurl's multi interface driven on a thread of its
+/// own, many requests in flight, connections reused.
 ///
 /// curl.h stays out of this header; the implementation owns every curl handle.
 

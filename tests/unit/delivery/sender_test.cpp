@@ -98,6 +98,43 @@ TEST_CASE("201: Location captured, request headers sent exactly") {
   CHECK(b["authorization"] == false);
 }
 
+TEST_CASE("a DELETE recalls a message at its Location: no body, no push headers; 204 once, then 404") {
+  sender s(loopback_options());
+  const auto accepted = send_one(s, request_to("/push/ok/recalled"));
+  REQUIRE(accepted.status == 201);
+  const auto path = accepted.location.substr(sink().url("").size());
+  REQUIRE(path.rfind("/message/", 0) == 0);
+
+  push_request recall;
+  recall.method = push_method::delete_;
+  recall.endpoint = accepted.location;
+  recall.authorization = "vapid t=eyJ0eXAiOiJKV1QifQ.e30.sig, k=BPublicKey";
+  recall.ttl_seconds = 60;  // ignored: TTL describes a message being delivered
+  recall.urgency = "high";
+  CHECK(send_one(s, recall).status == 204);
+  CHECK(send_one(s, recall).status == 404);  // already gone
+
+  const auto recs = sink().records(path);
+  REQUIRE(recs.size() == 2);
+  const auto& r = recs[0];
+  CHECK(r["method"] == "DELETE");
+  CHECK(r["authorization"] == true);
+  CHECK(r["authorization_header"] == recall.authorization);
+  CHECK(r["body_bytes"] == 0);
+  CHECK(r["ttl"] == "");
+  CHECK(r["urgency"] == "");
+  CHECK(r["content_encoding"] == "");
+  CHECK(r["content_type"] == "");
+
+  // The pooled handle that carried the DELETEs posts again, body and headers.
+  CHECK(send_one(s, request_to("/push/ok/after-recall")).status == 201);
+  const auto again = sink().records("/push/ok/after-recall").at(0);
+  CHECK(again["method"] == "POST");
+  CHECK(again["body_bytes"] == 120);
+  CHECK(again["ttl"] == "60");
+  CHECK(again["content_encoding"] == "aes128gcm");
+}
+
 TEST_CASE("status codes come through with headers and body") {
   sender s(loopback_options());
   CHECK(send_one(s, request_to("/push/gone/a")).status == 410);
