@@ -43,11 +43,21 @@ class sqlite_recall_store final : public recall_store {
     if (limit == 0) return claimed;
     const std::int64_t now_ms = unix_millis(now);
 
+    // The dispatcher asks on every pass and there is rarely anything to
+    // recall: a read of the partial index outbox_recall answers that without
+    // taking the write lock the claim needs.
+    auto any = prepare(
+        "SELECT EXISTS (SELECT 1 FROM outbox WHERE recall_state = 'requested' AND next_attempt_at <= ?1)");
+    if (!any) return tl::unexpected(std::move(any.error()));
+    auto due = any->bind_int(1, now_ms).step();
+    if (!due) return tl::unexpected(std::move(due.error()));
+    if (!*due || any->column_int(0) == 0) return claimed;
+    any->reset();  // ends the read before the write transaction
+
     // IMMEDIATE: another connection's claim waits for this one and then sees
     // these recalls leased.
     transaction tx{db_};
     if (auto r = tx.begun(); !r) return tl::unexpected(std::move(r.error()));
-    // The partial index outbox_recall holds exactly the requested recalls.
     auto select = prepare(R"sql(
         SELECT o.id, o.location, o.expires_at, s.endpoint
         FROM outbox o JOIN subscriptions s ON s.id = o.subscription_id
