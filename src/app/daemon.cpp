@@ -27,6 +27,7 @@
 #include "webpushd/pacing/gate.hpp"
 #include "webpushd/storage/database.hpp"
 #include "webpushd/storage/outbox_store.hpp"
+#include "webpushd/storage/recall_store.hpp"
 #include "webpushd/storage/write_queue.hpp"
 #include "webpushd/tracking/beacons.hpp"
 #include "webpushd/webpush/vapid.hpp"
@@ -53,6 +54,7 @@ struct daemon::impl {
   const clock* clk = nullptr;
   std::optional<storage::database> db;
   std::unique_ptr<storage::outbox_store> outbox;
+  std::unique_ptr<storage::recall_store> recalls;  // on the outbox's connection: both are the dispatcher's
   std::unique_ptr<webpush::vapid_signer> signer;
   // Pacing: the gate every claim of the dispatcher's outbox passes (on the
   // dispatcher's connection); it holds the policy, swapped on reload.
@@ -163,6 +165,7 @@ result<std::unique_ptr<daemon>> daemon::create(const config& cfg, const clock& c
   if (!db) return tl::unexpected(db.error());
   s.db.emplace(std::move(*db));
   s.outbox = storage::make_sqlite_outbox_store(*s.db);
+  s.recalls = storage::make_sqlite_recall_store(*s.db);
   spdlog::info("storage: {} (schema version {})", db_path.string(), s.db->schema_version());
   s.gate = std::make_unique<pacing::send_gate>(*s.db, std::make_shared<const pacing::policy>(cfg.pacing.policy));
   s.outbox->set_gate(s.gate.get());
@@ -185,7 +188,7 @@ result<std::unique_ptr<daemon>> daemon::create(const config& cfg, const clock& c
   dopt.retry.base = cfg.delivery.retry.base_delay;
   dopt.retry.cap = cfg.delivery.retry.max_delay;
   dopt.rules = so.rules;
-  s.dispatcher = std::make_unique<delivery::dispatcher>(dopt, *s.outbox, *s.signer, *s.sender, clk);
+  s.dispatcher = std::make_unique<delivery::dispatcher>(dopt, *s.outbox, *s.recalls, *s.signer, *s.sender, clk);
 
   // --- subscribers, consent ledger, beacons: one writer thread, group commit ---
   auto writer_db = storage::database::open(db_path);

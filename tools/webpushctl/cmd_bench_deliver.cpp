@@ -37,6 +37,7 @@
 #include "webpushd/delivery/sender.hpp"
 #include "webpushd/storage/database.hpp"
 #include "webpushd/storage/outbox_store.hpp"
+#include "webpushd/storage/recall_store.hpp"
 #include "webpushd/storage/subscription_store.hpp"
 #include "webpushd/webpush/vapid.hpp"
 
@@ -157,6 +158,7 @@ void run_deliver_bench(const deliver_options& opt) {
   if (!db) stop("database: " + db.error().message);
   auto subscriptions = storage::make_sqlite_subscription_store(*db);
   auto outbox = storage::make_sqlite_outbox_store(*db);
+  auto recalls = storage::make_sqlite_recall_store(*db);
   const webpushd::system_clock clk;
   const auto note = [&](const std::string& line) {
     if (!opt.quiet) std::cerr << line << '\n';
@@ -242,7 +244,7 @@ void run_deliver_bench(const deliver_options& opt) {
   {
     // Destroyed in reverse order: the dispatcher stops before its sender goes.
     delivery::sender out(so);
-    delivery::dispatcher disp(dopt, *outbox, **signer, out, clk);
+    delivery::dispatcher disp(dopt, *outbox, *recalls, **signer, out, clk);
     const auto start = steady::now();
     if (auto started = disp.start(); !started) stop("dispatcher: " + started.error().message);
     const auto deadline = start + std::chrono::duration_cast<steady::duration>(duration<double>(opt.timeout_seconds));

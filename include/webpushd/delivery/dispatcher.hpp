@@ -2,13 +2,15 @@
 /// @file
 /// @brief The outbox dispatcher: takes due messages from the durable outbox,
 /// encrypts and signs them on worker threads, hands them to the sender, and
-/// records every outcome back in the outbox in batches (group commit).
+/// records every outcome back in the outbox in batches (group commit). It
+/// also sends the requested recalls (RFC 8030 §7.3): a DELETE of the
+/// message's Location, once the Location passed check_recall_location.
 ///
-/// Threads: one loop thread owns the outbox_store (its SQLite connection) and
-/// does all claiming, classification and recording; `workers` threads do the
-/// CPU-bound encryption; the sender's own thread does the network. A message
-/// claimed but not recorded when the process dies is requeued at the next
-/// start (at-least-once).
+/// Threads: one loop thread owns the outbox_store and the recall_store (one
+/// SQLite connection) and does all claiming, classification and recording;
+/// `workers` threads do the CPU-bound encryption; the sender's own thread
+/// does the network. A message claimed but not recorded when the process
+/// dies is requeued at the next start, and so is a recall (at-least-once).
 
 #include <atomic>
 #include <chrono>
@@ -20,6 +22,7 @@
 #include "webpushd/delivery/retry.hpp"
 #include "webpushd/delivery/sender.hpp"
 #include "webpushd/storage/outbox_store.hpp"
+#include "webpushd/storage/recall_store.hpp"
 #include "webpushd/webpush/vapid.hpp"
 
 namespace webpushd::delivery {
@@ -37,21 +40,25 @@ struct dispatcher_options {
 /// @brief Running totals since start (for logs, metrics and tests).
 struct dispatcher_counters {
   std::uint64_t claimed = 0, sent = 0, gone = 0, failed = 0, dead = 0, expired = 0, retried = 0, requeued = 0;
+  /// Recalls claimed, and their outcomes (a retried recall counts in recalls_retried each time).
+  std::uint64_t recalls_claimed = 0, recalled = 0, recalls_too_late = 0, recalls_unsupported = 0, recalls_failed = 0,
+                recalls_retried = 0;
 };
 
 /// @brief See the file comment.
 class dispatcher {
  public:
-  /// @brief `store`, `signer`, `out` and `clk` must outlive the dispatcher.
-  /// `store` is used only from the dispatcher's loop thread once started.
-  dispatcher(dispatcher_options options, storage::outbox_store& store, webpush::vapid_signer& signer, sender& out,
-             const clock& clk);
+  /// @brief `store`, `recalls`, `signer`, `out` and `clk` must outlive the
+  /// dispatcher. `store` and `recalls` share one connection, used only from
+  /// the dispatcher's loop thread once started.
+  dispatcher(dispatcher_options options, storage::outbox_store& store, storage::recall_store& recalls,
+             webpush::vapid_signer& signer, sender& out, const clock& clk);
   ~dispatcher();
   dispatcher(const dispatcher&) = delete;
   dispatcher& operator=(const dispatcher&) = delete;
 
-  /// @brief Requeues what a previous run left in flight, then starts the
-  /// threads. Errors: the store's, if requeueing fails.
+  /// @brief Requeues what a previous run left in flight (messages and
+  /// recalls), then starts the threads. Errors: the stores', if that fails.
   result<void> start();
   /// @brief Wakes the loop: new messages were enqueued.
   void notify();
@@ -63,7 +70,7 @@ class dispatcher {
   dispatcher_counters counters() const;
   /// @brief Claimed but not yet recorded right now.
   std::size_t outstanding() const;
-  /// @brief Blocks until no message is due and nothing is outstanding, or
+  /// @brief Blocks until no message or recall is due and nothing is outstanding, or
   /// until `timeout`. Returns whether it became idle (tests, benchmarks, CLI).
   bool wait_idle(std::chrono::milliseconds timeout);
 

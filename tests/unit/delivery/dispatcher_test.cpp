@@ -1,6 +1,7 @@
 // The outbox dispatcher end to end inside one process: a real SQLite outbox,
 // real encryption and VAPID signing, the real sender, and the project's
-// push-sink child process answering each response class on loopback.
+// push-sink child process answering each response class on loopback — and
+// recalls of accepted messages (RFC 8030 §7.3) against the same sink.
 #include "webpushd/delivery/dispatcher.hpp"
 
 #include <thread>
@@ -25,7 +26,9 @@ const test::sink_process& sink() {
 
 endpoint_rules loopback_rules() {
   endpoint_rules r;
-  r.allowed_hosts = {"127.0.0.1"};
+  // localhost is the sink too: a Location there passes the rules, so only
+  // the recall's origin check keeps a DELETE from reaching it.
+  r.allowed_hosts = {"127.0.0.1", "localhost"};
   r.allow_http = true;
   r.allow_private_addresses = true;
   return r;
@@ -41,11 +44,14 @@ struct world {
   storage::database db = storage::testing::open_ok(dir.db_file());
   std::unique_ptr<storage::outbox_store> outbox = storage::make_sqlite_outbox_store(db);
   std::unique_ptr<storage::subscription_store> subs = storage::make_sqlite_subscription_store(db);
+  std::unique_ptr<storage::recall_store> recalls = storage::make_sqlite_recall_store(db);
   storage::database dispatcher_db = storage::testing::open_ok(dir.db_file());
   std::unique_ptr<storage::outbox_store> dispatcher_outbox = storage::make_sqlite_outbox_store(dispatcher_db);
+  std::unique_ptr<storage::recall_store> dispatcher_recalls = storage::make_sqlite_recall_store(dispatcher_db);
   webpushd::system_clock clock;
   std::unique_ptr<webpush::vapid_signer> signer;
   std::unique_ptr<sender> network;
+  dispatcher_options dopt;
   std::unique_ptr<dispatcher> disp;
 
   explicit world(retry_policy retry = {}, std::chrono::milliseconds request_timeout = 3000ms) {
@@ -60,12 +66,11 @@ struct world {
     so.request_timeout = request_timeout;
     so.shutdown_grace = 500ms;
     network = std::make_unique<sender>(so);
-    dispatcher_options dopt;
     dopt.workers = 2;
     dopt.poll_interval = 20ms;
     dopt.retry = retry;
     dopt.rules = loopback_rules();
-    disp = std::make_unique<dispatcher>(dopt, *dispatcher_outbox, *signer, *network, clock);
+    disp = std::make_unique<dispatcher>(dopt, *dispatcher_outbox, *dispatcher_recalls, *signer, *network, clock);
   }
   ~world() {
     disp->stop(1000ms);
@@ -83,7 +88,8 @@ struct world {
     return *id;
   }
 
-  std::vector<std::int64_t> enqueue(std::int64_t subscription_id, int count = 1, std::int32_t ttl = 3600) {
+  std::vector<std::int64_t> enqueue(std::int64_t subscription_id, int count = 1, std::int32_t ttl = 3600,
+                                    std::optional<std::int64_t> journey = std::nullopt) {
     std::vector<storage::new_outbox_message> msgs;
     for (int i = 0; i < count; ++i) {
       storage::new_outbox_message m;
@@ -91,6 +97,7 @@ struct world {
       m.payload = bytes(200, 'x');
       m.ttl_seconds = ttl;
       m.source = "test";
+      m.journey_id = journey;
       msgs.push_back(m);
     }
     auto ids = outbox->enqueue(msgs, clock.now());
@@ -103,6 +110,53 @@ struct world {
     REQUIRE(r.has_value());
     REQUIRE(r->has_value());
     return **r;
+  }
+
+  // A process restart: the dispatcher stops, a new one starts on the same
+  // connection, as the daemon would make it.
+  void restart() {
+    disp->stop(1000ms);
+    disp = std::make_unique<dispatcher>(dopt, *dispatcher_outbox, *dispatcher_recalls, *signer, *network, clock);
+    REQUIRE(disp->start().has_value());
+  }
+
+  // A message of `journey` that the sink at `path` accepted with a Location.
+  // The dispatcher must be running.
+  std::int64_t accepted(const std::string& path, std::int64_t journey, std::int32_t ttl = 3600) {
+    const auto id = enqueue(subscribe(path), 1, ttl, journey).at(0);
+    disp->notify();
+    run_until_settled();
+    REQUIRE(row(id).state == outbox_state::sent);
+    return id;
+  }
+
+  // What a journey exit does: requests the recall of the journey's accepted messages.
+  std::size_t request_recall(std::int64_t journey) {
+    auto n = recalls->request_for_journey(journey, "journey exited: purchase", clock.now());
+    REQUIRE(n.has_value());
+    disp->notify();
+    return *n;
+  }
+
+  // Waits (bounded) until the message's recall has an outcome.
+  storage::recall_status recall_outcome(std::int64_t id, std::chrono::milliseconds limit = 15s) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto r = recalls->get(id);
+      REQUIRE(r.has_value());
+      REQUIRE(r->has_value());
+      if ((*r)->state != storage::recall_state::requested) return **r;
+      std::this_thread::sleep_for(20ms);
+    }
+    FAIL("the recall did not settle in time");
+    return {};
+  }
+
+  // The sink's path of a message's Location ("/message/<n>").
+  std::string location_path(std::int64_t id) {
+    const auto location = row(id).location;
+    REQUIRE(location.rfind(sink().url("/message/"), 0) == 0);
+    return location.substr(sink().url("").size());
   }
 
   // Waits (bounded) until nothing is queued or in flight.
@@ -118,14 +172,19 @@ struct world {
   }
 };
 
-}  // namespace
-
-TEST_CASE("every response class ends in the right outbox state") {
+// Three attempts in all, close together: a test sees a failure through to the end quickly.
+retry_policy three_quick_attempts() {
   retry_policy retry;
   retry.max_attempts = 3;
   retry.base = 50ms;
   retry.cap = 200ms;
-  world w(retry);
+  return retry;
+}
+
+}  // namespace
+
+TEST_CASE("every response class ends in the right outbox state") {
+  world w(three_quick_attempts());
   const auto ok = w.enqueue(w.subscribe("/push/ok/d1")).at(0);
   const auto gone = w.enqueue(w.subscribe("/push/gone/d1")).at(0);
   const auto large = w.enqueue(w.subscribe("/push/toolarge/d1")).at(0);
@@ -281,4 +340,138 @@ TEST_CASE("an endpoint the rules no longer allow is failed at send time, without
   const auto r = w.row(id);
   CHECK(r.state == outbox_state::failed);
   CHECK_FALSE(r.last_status.has_value());
+}
+
+// ---------------------------------------------------------------------------
+// Recalls (RFC 8030 §7.3)
+
+namespace {
+
+// The claims of the VAPID token in an Authorization header, and its key.
+struct vapid_header {
+  nlohmann::json claims;
+  std::string key;
+};
+
+vapid_header read_vapid(const std::string& header) {
+  // "vapid t=<header>.<claims>.<signature>, k=<public key>"
+  const auto t = header.find("t=");
+  const auto comma = header.find(", k=");
+  REQUIRE(header.rfind("vapid ", 0) == 0);
+  REQUIRE(t != std::string::npos);
+  REQUIRE(comma != std::string::npos);
+  const auto token = header.substr(t + 2, comma - t - 2);
+  const auto first_dot = token.find('.');
+  const auto second_dot = token.find('.', first_dot + 1);
+  const auto claims = base64url_decode(token.substr(first_dot + 1, second_dot - first_dot - 1));
+  REQUIRE(claims.has_value());
+  return {nlohmann::json::parse(claims->begin(), claims->end()), header.substr(comma + 4)};
+}
+
+}  // namespace
+
+TEST_CASE("a recall DELETEs the message's Location with a VAPID token for that origin") {
+  world w;
+  REQUIRE(w.disp->start().has_value());
+  const auto id = w.accepted("/push/ok/recall-1", 101);
+  const auto path = w.location_path(id);
+
+  CHECK(w.request_recall(101) == 1);
+  const auto outcome = w.recall_outcome(id);
+  CHECK(outcome.state == storage::recall_state::recalled);
+  CHECK(outcome.reason == "DELETE answered 204");
+  CHECK(w.row(id).state == outbox_state::sent);  // its delivery record stays as it was
+
+  const auto recs = sink().records(path);
+  REQUIRE(recs.size() == 1);
+  CHECK(recs[0]["method"] == "DELETE");
+  CHECK(recs[0]["body_bytes"] == 0);
+  const auto vapid = read_vapid(recs[0]["authorization_header"].get<std::string>());
+  CHECK(vapid.claims["aud"] == sink().url(""));  // the Location's origin
+  CHECK(vapid.claims["sub"] == "mailto:ops@shop.example");
+  CHECK(vapid.key == w.signer->public_key_b64url());
+  // The push itself carried the same token: one per origin, cached.
+  CHECK(sink().records("/push/ok/recall-1").at(0)["authorization_header"] == recs[0]["authorization_header"]);
+  CHECK(w.disp->counters().recalled == 1);
+}
+
+TEST_CASE("a recall too late (404) or not supported (405) is recorded as such") {
+  world w;
+  REQUIRE(w.disp->start().has_value());
+  const auto delivered = w.accepted("/push/ok/recall-2?recall=404", 102);
+  const auto unsupported = w.accepted("/push/ok/recall-3?recall=405", 102);
+
+  CHECK(w.request_recall(102) == 2);
+  const auto late = w.recall_outcome(delivered);
+  CHECK(late.state == storage::recall_state::too_late);
+  CHECK(late.reason == "already delivered or gone (404)");
+  const auto refused = w.recall_outcome(unsupported);
+  CHECK(refused.state == storage::recall_state::unsupported);
+  CHECK(refused.reason.rfind("recall not supported: rejected (405)", 0) == 0);
+  // Each was asked once: neither answer is worth a retry.
+  CHECK(sink().count(w.location_path(delivered)) == 1);
+  CHECK(sink().count(w.location_path(unsupported)) == 1);
+  // A 404 to a recall says nothing about the subscription: it stays active.
+  const auto sub = w.subs->find(w.row(delivered).subscription_id);
+  REQUIRE(sub.has_value());
+  CHECK((*sub)->state == storage::subscription_state::active);
+}
+
+TEST_CASE("a Location on another host than the endpoint is never requested") {
+  world w;
+  REQUIRE(w.disp->start().has_value());
+  // The push service answers with a Location on "localhost": the same sink
+  // and port, allowed by the rules, but not the endpoint's origin.
+  const auto id = w.accepted("/push/ok/recall-4?location_host=localhost", 104);
+  const auto location = w.row(id).location;
+  REQUIRE(location.rfind("http://localhost:", 0) == 0);
+
+  CHECK(w.request_recall(104) == 1);
+  const auto outcome = w.recall_outcome(id);
+  CHECK(outcome.state == storage::recall_state::failed);
+  CHECK(outcome.reason == "Location on http://localhost:" + std::to_string(sink().port()) +
+                              " is not on the endpoint's origin " + sink().url(""));
+  CHECK(sink().count(location.substr(location.find("/message/"))) == 0);
+}
+
+TEST_CASE("a recall of a message that expired meanwhile is too late, without a request") {
+  world w;
+  REQUIRE(w.disp->start().has_value());
+  const auto id = w.accepted("/push/ok/recall-5", 105, /*ttl=*/2);
+  w.disp->stop();
+  CHECK(w.request_recall(105) == 1);  // still within its TTL
+  // Past its TTL, the push service has dropped it.
+  std::this_thread::sleep_for(w.row(id).expires_at - w.clock.now() + 100ms);
+  w.restart();
+  const auto outcome = w.recall_outcome(id);
+  CHECK(outcome.state == storage::recall_state::too_late);
+  CHECK(outcome.reason == "expired before it could be recalled");
+  CHECK(sink().count(w.location_path(id)) == 0);
+}
+
+TEST_CASE("a recall claimed when the process died is sent after the next start") {
+  world w;
+  REQUIRE(w.disp->start().has_value());
+  const auto id = w.accepted("/push/ok/recall-6", 106);
+  w.disp->stop();
+  CHECK(w.request_recall(106) == 1);
+  // What a crash leaves behind: claimed (leased), the DELETE's outcome never recorded.
+  auto claimed = w.recalls->claim_due(w.clock.now(), 10min, 10);
+  REQUIRE(claimed.has_value());
+  REQUIRE(claimed->size() == 1);
+  w.restart();
+  CHECK(w.recall_outcome(id).state == storage::recall_state::recalled);
+  CHECK(sink().count(w.location_path(id)) == 1);
+}
+
+TEST_CASE("a failing recall is retried with the retry policy, then failed with the reason") {
+  world w(three_quick_attempts());
+  REQUIRE(w.disp->start().has_value());
+  const auto id = w.accepted("/push/ok/recall-7?recall=503", 107);
+  CHECK(w.request_recall(107) == 1);
+  const auto outcome = w.recall_outcome(id);
+  CHECK(outcome.state == storage::recall_state::failed);
+  CHECK(outcome.reason == "gave up after 3 attempts: push service error (503)");
+  CHECK(sink().count(w.location_path(id)) == 3);
+  CHECK(w.disp->counters().recalls_retried == 2);
 }
