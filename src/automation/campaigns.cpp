@@ -18,6 +18,7 @@
 #include "webpushd/core/text.hpp"
 #include "webpushd/crypto/primitives.hpp"
 #include "webpushd/ingest/events.hpp"
+#include "webpushd/storage/recall_store.hpp"
 #include "webpushd/tracking/beacons.hpp"
 #include "webpushd/webpush/content_encryption.hpp"
 
@@ -954,6 +955,7 @@ nlohmann::json to_json(const campaign_view& view, bool detailed) {
     }
   }
   if (view.messages_cancelled) out["messages_cancelled"] = *view.messages_cancelled;
+  if (view.recalls_requested) out["recalls_requested"] = *view.recalls_requested;
   return out;
 }
 
@@ -1015,7 +1017,7 @@ result<campaign_view> campaign_service::get(std::string_view id) {
   if (!*row) return fail("not_found", "no campaign " + std::string(id), "id");
   auto counts = store->message_counts(id);
   if (!counts) return tl::unexpected(std::move(counts.error()));
-  return campaign_view{std::move(**row), *counts, std::nullopt};
+  return campaign_view{std::move(**row), *counts, std::nullopt, std::nullopt};
 }
 
 result<std::vector<campaign_view>> campaign_service::list(std::size_t limit) {
@@ -1024,7 +1026,7 @@ result<std::vector<campaign_view>> campaign_service::list(std::size_t limit) {
   if (!rows) return tl::unexpected(std::move(rows.error()));
   std::vector<campaign_view> out;
   out.reserve(rows->size());
-  for (auto& r : *rows) out.push_back({std::move(r), std::nullopt, std::nullopt});
+  for (auto& r : *rows) out.push_back({std::move(r), std::nullopt, std::nullopt, std::nullopt});
   return out;
 }
 
@@ -1036,12 +1038,15 @@ void campaign_service::cancel(std::string id, std::string by, callback<campaign_
         auto outcome = store->cancel(id, "cancelled by " + (by.empty() ? std::string("the backend") : by), now);
         if (!outcome) return tl::unexpected(std::move(outcome.error()));
         if (!*outcome) return fail("not_found", "no campaign " + id, "id");
+        auto recalled =
+            storage::make_sqlite_recall_store(db)->request_for_campaign(id, storage::campaign_cancelled_reason, now);
+        if (!recalled) return tl::unexpected(std::move(recalled.error()));
         auto row = store->get(id);
         if (!row) return tl::unexpected(std::move(row.error()));
         if (!*row) return fail("not_found", "no campaign " + id, "id");
         auto counts = store->message_counts(id);
         if (!counts) return tl::unexpected(std::move(counts.error()));
-        return campaign_view{std::move(**row), *counts, (*outcome)->messages_cancelled};
+        return campaign_view{std::move(**row), *counts, (*outcome)->messages_cancelled, *recalled};
       },
       done);
   if (!submitted) done(tl::unexpected(std::move(submitted.error())));

@@ -9,6 +9,7 @@
 #include "webpushd/crypto/primitives.hpp"
 #include "webpushd/storage/journey_store.hpp"
 #include "webpushd/storage/outbox_store.hpp"
+#include "webpushd/storage/recall_store.hpp"
 #include "webpushd/tracking/beacons.hpp"
 #include "webpushd/webpush/content_encryption.hpp"
 
@@ -126,12 +127,14 @@ struct engine::impl {
     std::unique_ptr<storage::journey_store> journeys;
     std::unique_ptr<storage::subscriber_store> subscribers;
     std::unique_ptr<storage::outbox_store> outbox;
+    std::unique_ptr<storage::recall_store> recalls;
     time_point now;
     explicit session(storage::database& d, time_point n)
         : db(d),
           journeys(storage::make_sqlite_journey_store(d)),
           subscribers(storage::make_sqlite_subscriber_store(d)),
           outbox(storage::make_sqlite_outbox_store(d)),
+          recalls(storage::make_sqlite_recall_store(d)),
           now(n) {}
   };
 
@@ -207,15 +210,24 @@ struct engine::impl {
     return s.journeys->log(e);
   }
 
-  // Ends one journey, cancelling what it queued and has not sent yet.
+  // Ends one journey, cancelling what it queued and has not sent yet. An
+  // exit also recalls what push services accepted but may not have
+  // delivered: the shopper who just bought must not get the reminder. A
+  // journey cancelled by a reload or a merge says nothing about the shopper,
+  // and a completed one has nothing unwanted.
   result<void> end_journey(session& s, const journey_row& j, journey_state state, const std::string& reason,
                            const std::string& outcome) const {
     if (auto r = s.journeys->end(j.id, state, reason, s.now); !r) return r;
-    auto cancelled = s.journeys->cancel_queued_messages(j.id, "journey " + outcome + ": " + reason, s.now);
+    const std::string ended = "journey " + outcome + ": " + reason;
+    auto cancelled = s.journeys->cancel_queued_messages(j.id, ended, s.now);
     if (!cancelled) return tl::unexpected(std::move(cancelled.error()));
-    std::string why = reason;
-    if (*cancelled > 0) why += " (" + std::to_string(*cancelled) + " queued message(s) cancelled)";
-    return log(s, j.id, j.scenario, "", j.person, outcome, why);
+    auto recalled = state == journey_state::exited ? s.recalls->request_for_journey(j.id, ended, s.now)
+                                                   : result<std::size_t>{0};
+    if (!recalled) return tl::unexpected(std::move(recalled.error()));
+    std::string counted;
+    if (*cancelled > 0) counted = std::to_string(*cancelled) + " queued message(s) cancelled";
+    if (*recalled > 0) counted += (counted.empty() ? "" : ", ") + std::to_string(*recalled) + " recall(s) requested";
+    return log(s, j.id, j.scenario, "", j.person, outcome, counted.empty() ? reason : reason + " (" + counted + ")");
   }
 
   result<void> apply_exits(session& s, const scenario_def& sc, const event_view& e, const std::string& person) const {

@@ -195,13 +195,14 @@ struct campaign_view {
   storage::campaign_row row;
   std::optional<storage::outbox_counts> messages;  ///< by state; not in lists
   std::optional<std::size_t> messages_cancelled;   ///< set by cancel()
+  std::optional<std::size_t> recalls_requested;    ///< set by cancel()
 };
 
 /// @brief The JSON of a campaign (docs/API.md): id, name, category, state,
 /// send_at, local_time, ttl, urgency, audience, created_at, created_by,
 /// started_at, finished_at, end_reason, targeted, enqueued, skipped,
 /// skipped_reasons; with `detailed` also message, utm and messages (counts
-/// by outbox state); messages_cancelled when set.
+/// by outbox state); messages_cancelled and recalls_requested when set.
 nlohmann::json to_json(const campaign_view& view, bool detailed);
 
 /// @brief What create answers.
@@ -244,8 +245,11 @@ class campaign_service {
   result<std::vector<campaign_view>> list(std::size_t limit);
 
   /// @brief Cancels (storage::campaign_store::cancel; end_reason "cancelled
-  /// by <by>"). Idempotent; `not_found` for an unknown id. Answers the
-  /// campaign after the change with messages_cancelled.
+  /// by <by>") and, in the same transaction, requests the recall of its
+  /// messages push services accepted and may not have delivered yet
+  /// (storage::recall_store). Idempotent; `not_found` for an unknown id.
+  /// Answers the campaign after the change with messages_cancelled and
+  /// recalls_requested.
   void cancel(std::string id, std::string by, callback<campaign_view> done);
 
  private:

@@ -455,6 +455,39 @@ TEST_CASE("cancelling in the middle of a fan-out cancels its queued messages and
   CHECK(w.service->get("cmp_nope").error().code == "not_found");
 }
 
+TEST_CASE("cancelling requests the recall of the messages push services accepted") {
+  temp_dir dir;
+  world w(dir.db_file());
+  w.add(3, {});
+  const auto id = w.create_ok(basic_campaign());
+  CHECK(w.run(100).enqueued == 3);
+  // Two reached a push service (201 with a Location); one is still queued.
+  auto outbox = storage::make_sqlite_outbox_store(w.reader);
+  auto claimed = outbox->claim_due(w.clock.now(), 2);
+  REQUIRE(claimed.has_value());
+  std::vector<storage::attempt_result> accepted;
+  for (const auto& m : *claimed) {
+    storage::attempt_result r;
+    r.message_id = m.id;
+    r.location = "https://push.example/message/" + std::to_string(m.id);
+    accepted.push_back(r);
+  }
+  REQUIRE(accepted.size() == 2);
+  REQUIRE(outbox->record(accepted, w.clock.now()).has_value());
+
+  auto c = w.cancel(id);
+  REQUIRE(c.has_value());
+  CHECK(c->messages_cancelled == 1u);
+  CHECK(c->recalls_requested == 2u);
+  CHECK(to_json(*c, true)["recalls_requested"] == 2);
+  CHECK(w.sql("SELECT count(*) || ' ' || recall_reason FROM outbox WHERE recall_state = 'requested'") ==
+        "2 campaign cancelled");
+  // Again: nothing more to recall.
+  c = w.cancel(id);
+  REQUIRE(c.has_value());
+  CHECK(c->recalls_requested == 0u);
+}
+
 TEST_CASE("a completed local-time campaign can still be cancelled: messages waiting for their moment are withdrawn") {
   temp_dir dir;
   world w(dir.db_file());

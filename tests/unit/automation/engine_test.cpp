@@ -18,6 +18,7 @@
 #include "webpushd/ingest/events.hpp"
 #include "webpushd/storage/journey_store.hpp"
 #include "webpushd/storage/outbox_store.hpp"
+#include "webpushd/storage/recall_store.hpp"
 
 namespace webpushd::automation {
 namespace {
@@ -221,39 +222,119 @@ TEST_CASE("a purchase in the middle of the wait ends the journey at once") {
   CHECK(w.sql("SELECT next_at IS NULL FROM journeys") == "1");
 }
 
-TEST_CASE("an exit cancels the journey's messages still waiting in the outbox") {
-  // The engine alone, without the simulation's instant delivery: the
-  // reminder is still queued (a push service slow, or retrying) when the
-  // purchase arrives, and must never go out.
+// The engine alone on a real database, without the simulation's instant
+// delivery: customer c1 with one device granting cart reminders; events are
+// handed to the engine as the ingestor hands them, due steps fired at given
+// times, and what push services answer is recorded as the dispatcher would.
+struct engine_alone {
   temp_dir dir;
   storage::database db = storage::testing::open_ok(dir.db_file());
-  tracking::delivery_signer signer(bytes(32, std::uint8_t{1}));
-  engine eng(set_of({cart_scenario()}), engine_options{}, signer);
-  const auto t = [](const std::string& s) { return *ingest::parse_rfc3339(s); };
-  storage::subscriber_fields f;
-  f.endpoint = "https://push.example/s1";
-  f.p256dh = "k";
-  f.auth = "a";
-  f.timezone = "UTC";
-  f.locale = "en";
-  f.text_version = "v1";
-  f.categories = {"cart_reminders"};
-  f.new_public_id = "s1";
-  auto subscribers = storage::make_sqlite_subscriber_store(db);
-  auto up = subscribers->upsert(f, t(at(9)));
-  REQUIRE(up.has_value());
-  REQUIRE(subscribers->link_customer(up->subscriber.id, "c1", t(at(9))).has_value());
-  const storage::stored_event e1{"e1", "cart_updated", "c1", "", t(at(10)), t(at(10)),
-                                 cart("e1", "c1", "cart-1", 120, at(10))["properties"].dump()};
-  REQUIRE(eng.on_events(db, {e1}, t(at(10))).has_value());
-  REQUIRE(eng.fire_due(db, t(at(11)), 10)->enqueued == 1);
-  const auto p = purchase("e2", "c1", at(11, 1));
-  const storage::stored_event e2{"e2", "purchase", "c1", "", t(at(11, 1)), t(at(11, 1)), p["properties"].dump()};
-  REQUIRE(eng.on_events(db, {e2}, t(at(11, 1))).has_value());
-  CHECK(scalar(db, "SELECT state || ':' || last_reason FROM outbox") == "cancelled:journey exited: purchase");
-  CHECK(scalar(db, "SELECT reason FROM journey_log WHERE outcome = 'exited'") ==
-        "purchase (1 queued message(s) cancelled)");
-  CHECK(storage::make_sqlite_outbox_store(db)->claim_due(t(at(12)), 10)->empty());
+  tracking::delivery_signer signer{bytes(32, std::uint8_t{1})};
+  engine eng;
+
+  explicit engine_alone(std::vector<scenario_def> scenarios) : eng(set_of(std::move(scenarios)), engine_options{}, signer) {
+    storage::subscriber_fields f;
+    f.endpoint = "https://push.example/s1";
+    f.p256dh = "k";
+    f.auth = "a";
+    f.timezone = "UTC";
+    f.locale = "en";
+    f.text_version = "v1";
+    f.categories = {"cart_reminders"};
+    f.new_public_id = "s1";
+    auto subscribers = storage::make_sqlite_subscriber_store(db);
+    auto up = subscribers->upsert(f, t(at(9)));
+    REQUIRE(up.has_value());
+    REQUIRE(subscribers->link_customer(up->subscriber.id, "c1", t(at(9))).has_value());
+  }
+
+  static time_point t(const std::string& s) { return *ingest::parse_rfc3339(s); }
+
+  // An event as POST /v1/events takes it (cart(), purchase()), stored and
+  // reacted to when it occurred.
+  void event(const json& e) {
+    const auto when = t(e["occurred_at"].get<std::string>());
+    const storage::stored_event stored{e["id"], e["type"], e["customer_id"], "", when, when, e["properties"].dump()};
+    REQUIRE(eng.on_events(db, {stored}, when).has_value());
+  }
+
+  // Fires the steps due at `when`; returns how many messages they enqueued.
+  std::size_t fire(const std::string& when) {
+    auto report = eng.fire_due(db, t(when), 10);
+    REQUIRE(report.has_value());
+    return report->enqueued;
+  }
+
+  // A push service accepts every queued message (201 with a Location).
+  void deliver(const std::string& when) {
+    auto outbox = storage::make_sqlite_outbox_store(db);
+    auto claimed = outbox->claim_due(t(when), 10);
+    REQUIRE(claimed.has_value());
+    std::vector<storage::attempt_result> accepted;
+    for (const auto& m : *claimed) {
+      storage::attempt_result r;
+      r.message_id = m.id;
+      r.http_status = 201;
+      r.location = "https://push.example/message/" + std::to_string(m.id);
+      accepted.push_back(r);
+    }
+    REQUIRE(outbox->record(accepted, t(when)).has_value());
+  }
+
+  std::string sql(const std::string& q) { return scalar(db, q); }
+};
+
+TEST_CASE("an exit cancels the journey's messages still waiting in the outbox") {
+  // The reminder is still queued (a push service slow, or retrying) when
+  // the purchase arrives, and must never go out.
+  engine_alone w({cart_scenario()});
+  w.event(cart("e1", "c1", "cart-1", 120, at(10)));
+  REQUIRE(w.fire(at(11)) == 1);
+  w.event(purchase("e2", "c1", at(11, 1)));
+  CHECK(w.sql("SELECT state || ':' || last_reason FROM outbox") == "cancelled:journey exited: purchase");
+  CHECK(w.sql("SELECT reason FROM journey_log WHERE outcome = 'exited'") == "purchase (1 queued message(s) cancelled)");
+  CHECK(storage::make_sqlite_outbox_store(w.db)->claim_due(w.t(at(12)), 10)->empty());
+}
+
+TEST_CASE("an exit requests the recall of reminders a push service accepted (RFC 8030 §7.3)") {
+  // The first reminder reached the push service, which may not have
+  // delivered it yet (the phone is off); the purchase makes it unwanted.
+  engine_alone w({cart_scenario()});
+  w.event(cart("e1", "c1", "cart-1", 120, at(10)));
+  REQUIRE(w.fire(at(11)) == 1);
+  w.deliver(at(11));
+  w.event(purchase("e2", "c1", at(12)));
+  CHECK(w.sql("SELECT state || ':' || recall_state || ':' || recall_reason FROM outbox") ==
+        "sent:requested:journey exited: purchase");
+  CHECK(w.sql("SELECT reason FROM journey_log WHERE outcome = 'exited'") == "purchase (1 recall(s) requested)");
+  auto recall = storage::make_sqlite_recall_store(w.db)->get(std::stoll(w.sql("SELECT id FROM outbox")));
+  REQUIRE(recall.has_value());
+  REQUIRE(recall->has_value());
+  CHECK((*recall)->state == storage::recall_state::requested);
+}
+
+TEST_CASE("a completed journey recalls nothing, nor does a later purchase") {
+  engine_alone w({cart_scenario()});
+  w.event(cart("e1", "c1", "cart-1", 120, at(10)));
+  for (const int hour : {11, 10 + 24, 10 + 72}) {
+    REQUIRE(w.fire(at(hour)) == 1);
+    w.deliver(at(hour));
+  }
+  CHECK(w.sql("SELECT state FROM journeys") == "completed");
+  w.event(purchase("e2", "c1", at(10 + 73)));
+  CHECK(w.sql("SELECT count(*) FROM outbox WHERE state = 'sent'") == "3");
+  CHECK(w.sql("SELECT count(*) FROM outbox WHERE recall_state IS NOT NULL") == "0");
+}
+
+TEST_CASE("a journey cancelled because its scenario was removed recalls nothing") {
+  engine_alone w({cart_scenario()});
+  w.event(cart("e1", "c1", "cart-1", 120, at(10)));
+  REQUIRE(w.fire(at(11)) == 1);
+  w.deliver(at(11));
+  w.eng.set_scenarios(set_of({}));  // a reload without the scenario
+  CHECK(w.fire(at(10 + 24)) == 0);
+  CHECK(w.sql("SELECT state || ':' || end_reason FROM journeys") == "cancelled:scenario removed");
+  CHECK(w.sql("SELECT count(*) FROM outbox WHERE recall_state IS NOT NULL") == "0");
 }
 
 TEST_CASE("an exit with a key ends only the journey of that cart") {
