@@ -1,4 +1,5 @@
-// webpushctl outbox: the daemon's outbox, offline (enqueue, list, show, stats).
+// webpushctl outbox: the daemon's outbox, offline (enqueue, list, show, stats),
+// recalls included.
 //
 // Works directly on <data-dir>/webpushd.db. SQLite in WAL mode lets this run
 // while the daemon is up: an enqueue here is a normal transaction, and the
@@ -26,6 +27,7 @@
 #include "webpushd/delivery/endpoint_rules.hpp"
 #include "webpushd/storage/database.hpp"
 #include "webpushd/storage/outbox_store.hpp"
+#include "webpushd/storage/recall_store.hpp"
 #include "webpushd/storage/subscription_store.hpp"
 #include "webpushd/webpush/content_encryption.hpp"
 #include "webpushd/webpush/subscription_keys.hpp"
@@ -142,6 +144,13 @@ std::string format_time(webpushd::time_point t) {
 
 std::string format_time(const std::optional<webpushd::time_point>& t) { return t ? format_time(*t) : "-"; }
 
+// "recalled (DELETE answered 204)": where a message's recall (RFC 8030 §7.3) is.
+std::string recall_text(const storage::recall_status& recall) {
+  std::string text = storage::to_string(recall.state);
+  if (!recall.reason.empty()) text += " (" + printable(recall.reason) + ")";
+  return text;
+}
+
 fs::path database_path(const std::string& data_dir) { return fs::path{data_dir} / storage::default_database_file; }
 
 // Reading commands never create a database: a typo in --data-dir should be
@@ -226,6 +235,7 @@ int run_list(const list_options& o) {
   auto rows = storage::make_sqlite_outbox_store(*db)->list(state, static_cast<std::size_t>(o.limit));
   if (!rows) return failed(rows.error());
   auto subs = storage::make_sqlite_subscription_store(*db);
+  auto recalls = storage::make_sqlite_recall_store(*db);
   std::map<std::int64_t, std::string> origins;  // a list often repeats one subscription
 
   std::cout << std::left << std::setw(10) << "ID" << std::setw(10) << "STATE" << std::setw(9) << "ATTEMPTS"
@@ -238,11 +248,15 @@ int run_list(const list_options& o) {
       const std::string text = found && *found ? webpushd::delivery::log_origin((*found)->endpoint) : "?";
       origin = origins.emplace(r.subscription_id, text).first;
     }
+    // A recall says more about a sent message than the push service's 201 did.
+    auto recall = recalls->get(r.id);
+    if (!recall) return failed(recall.error());
+    const std::string reason = *recall ? "recall " + recall_text(**recall) : r.last_reason;
     std::cout << std::setw(10) << r.id << std::setw(10) << storage::to_string(r.state) << std::setw(9) << r.attempts
               << std::setw(7) << (r.last_status ? std::to_string(*r.last_status) : "-") << std::setw(22)
               << format_time(r.created_at) << std::setw(22)
               << (r.state == storage::outbox_state::queued ? format_time(r.next_attempt_at) : "-") << std::setw(36)
-              << origin->second << printable(r.last_reason, 60) << "\n";
+              << origin->second << printable(reason, 60) << "\n";
   }
   return exit_ok;
 }
@@ -256,6 +270,8 @@ int run_show(const show_options& o) {
   const auto& r = **row;
   auto sub = storage::make_sqlite_subscription_store(*db)->find(r.subscription_id);
   const char* sub_states[] = {"active", "gone", "erased"};
+  auto recall = storage::make_sqlite_recall_store(*db)->get(r.id);
+  if (!recall) return failed(recall.error());
 
   std::cout << "id:               " << r.id << "\n"
             << "state:            " << storage::to_string(r.state) << "\n"
@@ -278,7 +294,8 @@ int run_show(const show_options& o) {
             << "expires:          " << format_time(r.expires_at) << "\n"
             << "claimed:          " << format_time(r.claimed_at) << "\n"
             << "finished:         " << format_time(r.finished_at) << "\n"
-            << "location:         " << (r.location.empty() ? "-" : printable(r.location)) << "\n";
+            << "location:         " << (r.location.empty() ? "-" : printable(r.location)) << "\n"
+            << "recall:           " << (*recall ? recall_text(**recall) : std::string{"-"}) << "\n";
   return exit_ok;
 }
 
