@@ -103,6 +103,22 @@ export async function startEmulator() {
 }
 
 /**
+ * The project's push-sink (tools/push-sink) on 127.0.0.1: it answers as the
+ * path says (`/push/ok/…` → 201 with a Location) and records every request.
+ * Resolves with {child, base, stats(), stop()}; stats() is its GET /stats.
+ */
+export async function startSink(args = []) {
+  const { child, firstLine } = await startChild(path.join(binDir, 'push-sink'), ['--port', '0', ...args]);
+  const base = `http://127.0.0.1:${JSON.parse(firstLine).port}`;
+  return {
+    child,
+    base,
+    async stats() { return (await fetch(`${base}/stats`, { signal: AbortSignal.timeout(5000) })).json(); },
+    stop: () => stopChild(child),
+  };
+}
+
+/**
  * Starts webpushd with `configFile` (and extra `args`); resolves once it has
  * logged both its bound address (`listening on http://HOST:PORT`, so a
  * `127.0.0.1:0` listener works) and `webpushd started` (its signal handling

@@ -2,15 +2,17 @@
 // to the independent push-service emulator (web-push-testing), which checks
 // VAPID and decrypts: a shopper subscribes, the shop's backend reports a
 // cart, the reminder arrives with the cart's content; a purchase ends the
-// journey at once and no later reminder comes. Delays are seconds here (the
-// scenario file is the test's own), so the test stays short.
+// journey at once and no later reminder comes. A reminder the push service
+// accepted is recalled after the purchase (the project's push-sink answers
+// DELETE of its Location). Delays are seconds here (the scenario file is the
+// test's own), so the test stays short.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createECDH, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { dataAndVapidYaml, run, sourceDir, startDaemon, startEmulator, stopChild, tempDir, waitFor, webpushctl } from './harness.mjs';
+import { dataAndVapidYaml, run, sourceDir, startDaemon, startEmulator, startSink, stopChild, tempDir, waitFor, webpushctl } from './harness.mjs';
 
 const API_KEY = `backend-key-${randomBytes(24).toString('base64url')}`;
 const SHOP = 'https://shop.example';
@@ -81,6 +83,7 @@ function configText() {
 
 describe('scenarios end to end: HTTP API → engine → outbox → emulator', () => {
   let emulator;
+  let sink;
   let daemon;
   let dir;
 
@@ -101,11 +104,8 @@ describe('scenarios end to end: HTTP API → engine → outbox → emulator', ()
     return r.stdout.trim();
   };
 
-  /** A browser subscribing through the daemon with an emulator subscription, linked to `customer`. */
-  async function shopper(customer, locale) {
-    const key = await call('GET', '/v1/vapid-public-key');
-    assert.equal(key.status, 200, key.text);
-    const { subscription, clientHash } = await emulator.subscribe(key.body.publicKey);
+  /** A browser subscribing through the daemon with `subscription`, linked to `customer`; returns its id. */
+  async function register(subscription, customer, locale) {
     const r = await call('POST', '/v1/subscriptions', {
       subscription,
       consent: { categories: ['cart_reminders'], text_version: 'v1' },
@@ -115,7 +115,15 @@ describe('scenarios end to end: HTTP API → engine → outbox → emulator', ()
     assert.equal(r.status, 201, r.text);
     const linked = await backend('POST', `/v1/subscriptions/${r.body.id}/customer`, { customer_id: customer });
     assert.equal(linked.status, 200, linked.text);
-    return { clientHash, id: r.body.id };
+    return r.body.id;
+  }
+
+  /** A browser subscribing through the daemon with an emulator subscription, linked to `customer`. */
+  async function shopper(customer, locale) {
+    const key = await call('GET', '/v1/vapid-public-key');
+    assert.equal(key.status, 200, key.text);
+    const { subscription, clientHash } = await emulator.subscribe(key.body.publicKey);
+    return { clientHash, id: await register(subscription, customer, locale) };
   }
 
   const cartEvent = (customer, cartId) => ({
@@ -141,6 +149,7 @@ describe('scenarios end to end: HTTP API → engine → outbox → emulator', ()
 
   before(async () => {
     emulator = await startEmulator();
+    sink = await startSink();
     dir = tempDir('webpushd-scenarios-');
     writeFileSync(path.join(dir, 'scenarios.yaml'), scenarioYaml);
     const configFile = path.join(dir, 'webpushd.yaml');
@@ -150,6 +159,7 @@ describe('scenarios end to end: HTTP API → engine → outbox → emulator', ()
   after(async () => {
     if (daemon) await stopChild(daemon.child);
     await emulator?.stop();
+    await sink?.stop();
   });
 
   test('the reminder arrives decrypted with the cart\'s content, in the shopper\'s language; a purchase stops the next one', async () => {
@@ -210,6 +220,43 @@ describe('scenarios end to end: HTTP API → engine → outbox → emulator', ()
     }, { timeoutMs: 15000, what: 'the campaign to complete' });
     assert.equal(progress.body.enqueued, 2, JSON.stringify(progress.body));  // anna and carl, not the promotions-only one
     assert.equal(progress.body.messages.sent, 2);
+  });
+
+  test('a purchase recalls the reminder a push service accepted but may not have delivered (RFC 8030 §7.3)', async () => {
+    // A device whose push service is the push-sink: it answers 201 with a
+    // Location, and 204 to a DELETE of it.
+    const endpointPath = '/push/ok/dora';
+    const device = createECDH('prime256v1');
+    device.generateKeys();
+    await register({
+      endpoint: sink.base + endpointPath,
+      keys: { p256dh: device.getPublicKey().toString('base64url'), auth: randomBytes(16).toString('base64url') },
+    }, 'cust-dora', 'en');
+    assert.equal((await backend('POST', '/v1/events', cartEvent('cust-dora', 'cart-dora'))).status, 202);
+    const sentMessage = `SELECT o.id || ' ' || o.location FROM outbox o JOIN subscriptions s ON s.id = o.subscription_id
+                         WHERE s.endpoint = '${sink.base}${endpointPath}' AND o.state = 'sent'`;
+    const [id, location] = (await waitFor(() => sql(sentMessage), { timeoutMs: 15000, what: 'the reminder accepted by the sink' })).split(' ');
+    assert.ok(location.startsWith(`${sink.base}/message/`), location);
+
+    const bought = await backend('POST', '/v1/events', purchaseEvent('cust-dora', 'cart-dora'));
+    assert.equal(bought.status, 202, bought.text);
+    // The 202 came after the recall was requested, in the same transaction.
+    assert.equal(sql("SELECT reason FROM journey_log WHERE person = 'c:cust-dora' AND outcome = 'exited'"), 'purchase (1 recall(s) requested)');
+
+    const messagePath = location.slice(sink.base.length);
+    const [recall] = await waitFor(async () => (await sink.stats()).paths[messagePath]?.requests, { what: 'the DELETE at the sink' });
+    assert.equal(recall.method, 'DELETE');
+    assert.equal(recall.body_bytes, 0);
+    const token = recall.authorization_header.match(/^vapid t=([^,]+), k=/)[1];
+    assert.equal(JSON.parse(Buffer.from(token.split('.')[1], 'base64url')).aud, sink.base);
+
+    await waitFor(() => sql(`SELECT recall_state FROM outbox WHERE id = ${id}`) === 'recalled', { what: 'the recall recorded' });
+    const shown = run(webpushctl, ['outbox', 'show', '--data-dir', path.join(dir, 'data'), id]);
+    assert.equal(shown.status, 0, shown.stderr);
+    assert.match(shown.stdout, /^recall: +recalled \(DELETE answered 204\)$/m);
+    // One line says what happened, by origin: never the endpoint's path.
+    assert.match(daemon.log(), new RegExp(`recall of message ${id} at ${sink.base}: recalled`));
+    assert.ok(!daemon.log().includes(endpointPath), 'the log names no endpoint path');
   });
 
   test('a purchase right after the cart: no reminder at all', async () => {
