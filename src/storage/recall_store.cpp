@@ -39,8 +39,7 @@ class sqlite_recall_store final : public recall_store {
 
   result<std::vector<recall_job>> claim_due(time_point now, std::chrono::milliseconds lease,
                                             std::size_t limit) override {
-    std::vector<recall_job> claimed;
-    if (limit == 0) return claimed;
+    if (limit == 0) return std::vector<recall_job>{};
     const std::int64_t now_ms = unix_millis(now);
 
     // The dispatcher asks on every pass and there is rarely anything to
@@ -51,7 +50,7 @@ class sqlite_recall_store final : public recall_store {
     if (!any) return tl::unexpected(std::move(any.error()));
     auto due = any->bind_int(1, now_ms).step();
     if (!due) return tl::unexpected(std::move(due.error()));
-    if (!*due || any->column_int(0) == 0) return claimed;
+    if (!*due || any->column_int(0) == 0) return std::vector<recall_job>{};
     any->reset();  // ends the read before the write transaction
 
     // IMMEDIATE: another connection's claim waits for this one and then sees
@@ -66,29 +65,26 @@ class sqlite_recall_store final : public recall_store {
         LIMIT ?2)sql");
     if (!select) return tl::unexpected(std::move(select.error()));
     select->bind_int(1, now_ms).bind_int(2, static_cast<std::int64_t>(limit));
-    for (;;) {
-      auto row = select->step();
-      if (!row) return tl::unexpected(std::move(row.error()));
-      if (!*row) break;
-      // An erasure wipes the Location (the endpoint too): the job then fails
-      // the origin check and is recorded as failed, with no request.
-      claimed.push_back({select->column_int(0), select->column_text(1), select->column_text(3),
-                         from_unix_millis(select->column_int(2))});
-    }
+    // An erasure wipes the Location (the endpoint too): such a job fails the
+    // origin check and is recorded as failed, with no request.
+    auto jobs = detail::collect_rows<recall_job>(*select, [](const detail::statement& row) {
+      return recall_job{row.column_int(0), row.column_text(1), row.column_text(3), from_unix_millis(row.column_int(2))};
+    });
+    if (!jobs) return tl::unexpected(std::move(jobs.error()));
     select->reset();  // ends the read before the updates
 
     auto lease_row = prepare(R"sql(
         UPDATE outbox SET next_attempt_at = ?2 WHERE id = ?1 AND recall_state = 'requested')sql");
     if (!lease_row) return tl::unexpected(std::move(lease_row.error()));
     const std::int64_t until_ms = now_ms + lease.count();
-    for (const auto& job : claimed) {
+    for (const auto& job : *jobs) {
       lease_row->reset();
       if (auto r = lease_row->bind_int(1, job.message_id).bind_int(2, until_ms).run(); !r) {
         return tl::unexpected(std::move(r.error()));
       }
     }
     if (auto r = tx.commit(); !r) return tl::unexpected(std::move(r.error()));
-    return claimed;
+    return jobs;
   }
 
   result<void> record(const std::vector<recall_result>& results) override {
