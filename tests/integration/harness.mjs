@@ -47,10 +47,12 @@ export function startChild(cmd, args, { timeoutMs = 10000, env, cwd } = {}) {
   });
 }
 
-/** Stops a child and waits for it. */
+/** Stops a child and waits for it and for the end of its output. */
 export async function stopChild(child, signal = 'SIGTERM', timeoutMs = 15000) {
   if (child.exitCode !== null || child.signalCode !== null) return { code: child.exitCode, signal: child.signalCode };
-  const exited = new Promise((resolve) => child.once('exit', (code, sig) => resolve({ code, signal: sig })));
+  // 'close', not 'exit': at 'exit' the child's stdio may still hold its last
+  // lines (the daemon's "webpushd stopped" went missing 1 run in 9).
+  const exited = new Promise((resolve) => child.once('close', (code, sig) => resolve({ code, signal: sig })));
   child.kill(signal);
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   const result = await exited;
