@@ -337,7 +337,8 @@ storage::attempt_result dispatcher::impl::decide(const finished_attempt& f, time
       break;
   }
   // ttl 0 is "now or never": claim_due expires its retry, not the plan here.
-  const auto expires_at = f.ttl_seconds > 0 ? std::optional{f.expires_at} : std::nullopt;
+  std::optional<time_point> expires_at;
+  if (f.ttl_seconds > 0) expires_at.emplace(f.expires_at);
   follow(after_retryable(c, f.attempts_before, expires_at, now), r, outbox_state::dead, outbox_state::expired,
          outbox_state::queued);
   return r;
