@@ -52,6 +52,7 @@ struct candidate {
   bool unsubscribed = false;      // gone because the subscriber asked
   bool category_granted = false;  // no category, or one the subscriber grants
   bool admitted = false;          // passed the gate before (a retry)
+  bool journey_exited = false;    // its journey ended by an exit while it was in flight
   gate_candidate gate;            // what the gate decides on, when not admitted
 };
 
@@ -90,6 +91,7 @@ std::optional<finish_as> send_time_verdict(const candidate& c, std::int64_t now_
     return finish_as{"gone", subscription_gone_reason};
   }
   if (!c.category_granted) return finish_as{"cancelled", consent_withdrawn_reason};
+  if (c.journey_exited) return finish_as{"cancelled", journey_exited_reason};
   if (is_expired(c.message, now_ms)) return finish_as{"expired", ttl_expired_reason};
   return std::nullopt;
 }
@@ -228,7 +230,9 @@ class sqlite_outbox_store final : public outbox_store {
                                              WHERE c.subscription_id = o.subscription_id
                                                AND c.category = o.category),
                o.admitted_at IS NOT NULL, o.source, coalesce(s.timezone, ''), o.journey_id, o.priority, o.value,
-               o.next_attempt_at, o.defer_limit
+               o.next_attempt_at, o.defer_limit,
+               o.journey_id IS NOT NULL AND EXISTS (SELECT 1 FROM journeys j
+                                                    WHERE j.id = o.journey_id AND j.state = 'exited')
         FROM outbox o JOIN subscriptions s ON s.id = o.subscription_id
         WHERE o.state = 'queued' AND o.next_attempt_at <= ?1
         ORDER BY o.next_attempt_at, o.id
@@ -292,6 +296,7 @@ class sqlite_outbox_store final : public outbox_store {
         c.gate.value = select->column_optional_real(21);
         c.gate.due = from_unix_millis(select->column_int(22));
         if (const auto limit_ms = select->column_optional_int(23)) c.gate.defer_limit = from_unix_millis(*limit_ms);
+        c.journey_exited = select->column_int(24) != 0;
         batch.push_back(std::move(c));
       }
       select->reset();  // ends the read before the updates

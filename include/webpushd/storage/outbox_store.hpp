@@ -49,6 +49,10 @@ inline constexpr std::string_view consent_withdrawn_reason = "consent withdrawn"
 /// @brief The reason stored on messages cancelled because the subscriber
 /// unsubscribed; also the `gone_reason` of an unsubscribed subscription.
 inline constexpr std::string_view unsubscribed_reason = "unsubscribed";
+/// @brief The reason stored on a message whose journey an exit ended while
+/// it was in flight (claimed, then queued again for a retry): the exit
+/// cancelled its queued siblings, and this one must not go later either.
+inline constexpr std::string_view journey_exited_reason = "journey exited";
 /// @brief The reason stored on messages cancelled (and wiped) by an erasure.
 inline constexpr std::string_view erased_reason = "erased";
 
@@ -195,7 +199,8 @@ class outbox_store {
   /// Checked at send time, in the same transaction: a message whose
   /// subscriber no longer grants its category is finished as `cancelled`
   /// (reason consent_withdrawn_reason); one whose subscriber unsubscribed as
-  /// `cancelled` (unsubscribed_reason); one whose subscription is otherwise
+  /// `cancelled` (unsubscribed_reason); one whose journey ended by an exit as
+  /// `cancelled` (journey_exited_reason); one whose subscription is otherwise
   /// not active as `gone`. With a gate (set_gate), a message not admitted
   /// before is then put to it: deferred (queued again for later, its TTL
   /// counted from then) or `suppressed` unless admitted. None of these is

@@ -296,6 +296,27 @@ TEST_CASE("an exit cancels the journey's messages still waiting in the outbox") 
   CHECK(storage::make_sqlite_outbox_store(w.db)->claim_due(w.t(at(12)), 10)->empty());
 }
 
+TEST_CASE("a reminder in flight when the exit came is not sent on its retry") {
+  // Claimed by the dispatcher (so the exit could not cancel it), then a 503:
+  // queued again. Its journey has exited; the next claim cancels it.
+  engine_alone w({cart_scenario()});
+  w.event(cart("e1", "c1", "cart-1", 120, at(10)));
+  REQUIRE(w.fire(at(11)) == 1);
+  auto outbox = storage::make_sqlite_outbox_store(w.db);
+  auto claimed = outbox->claim_due(w.t(at(11)), 10);
+  REQUIRE(claimed.has_value());
+  REQUIRE(claimed->size() == 1);
+  w.event(purchase("e2", "c1", at(11, 1)));
+  storage::attempt_result retry;
+  retry.message_id = claimed->front().id;
+  retry.new_state = storage::outbox_state::queued;
+  retry.http_status = 503;
+  retry.retry_at = w.t(at(11, 2));
+  REQUIRE(outbox->record({retry}, w.t(at(11, 1))).has_value());
+  CHECK(outbox->claim_due(w.t(at(11, 5)), 10)->empty());
+  CHECK(w.sql("SELECT state || ':' || last_reason FROM outbox") == "cancelled:journey exited");
+}
+
 TEST_CASE("an exit requests the recall of reminders a push service accepted (RFC 8030 §7.3)") {
   // The first reminder reached the push service, which may not have
   // delivered it yet (the phone is off); the purchase makes it unwanted.
