@@ -225,6 +225,18 @@ class sqlite_journey_store final : public journey_store {
     return detail::collect_rows<journey_log_entry>(*st, read_log_entry);
   }
 
+  result<std::vector<outcome_count>> count_outcomes(std::string_view scenario, time_point from,
+                                                    time_point to) override {
+    auto st = prepare(R"sql(
+        SELECT step, outcome, count(*) FROM journey_log WHERE scenario = ?1 AND at >= ?2 AND at < ?3
+        GROUP BY step, outcome ORDER BY step, outcome)sql");
+    if (!st) return tl::unexpected(std::move(st.error()));
+    st->bind_text(1, scenario).bind_int(2, unix_millis(from)).bind_int(3, unix_millis(to));
+    return detail::collect_rows<outcome_count>(*st, [](const detail::statement& r) {
+      return outcome_count{r.column_text(0), r.column_text(1), r.column_int(2)};
+    });
+  }
+
   result<std::size_t> cancel_queued_messages(std::int64_t journey_id, std::string_view reason, time_point now,
                                              std::optional<std::int64_t> subscription_id) override {
     auto st = prepare(R"sql(

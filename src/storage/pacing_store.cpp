@@ -19,6 +19,7 @@ std::pair<std::string, std::string> split_source(std::string_view source) {
 namespace {
 
 constexpr std::int64_t millis_per_hour = 3'600'000;
+constexpr std::int64_t millis_per_day = 24 * millis_per_hour;
 
 std::int64_t hour_of(time_point t) {
   const std::int64_t ms = unix_millis(t);
@@ -88,6 +89,21 @@ class sqlite_pacing_store final : public pacing_store {
     st->bind_text(1, source).bind_int(2, hour_of(from)).bind_int(3, hour_of(to));
     return detail::collect_rows<counter_total>(*st, [](const detail::statement& r) {
       return counter_total{r.column_text(0), r.column_text(1), r.column_int(2)};
+    });
+  }
+
+  result<std::vector<daily_total>> daily_totals(std::string_view source, time_point from, time_point to) override {
+    // The day is the floor of hour / 24; SQLite's / and % truncate toward
+    // zero, so the remainder is made non-negative first (hours before 1970).
+    auto st = prepare(R"sql(
+        SELECT (hour - ((hour % 24) + 24) % 24) / 24 AS day, metric, sum(n) FROM pacing_counters
+        WHERE source = ?1 AND hour >= ?2 AND hour < ?3
+        GROUP BY day, metric ORDER BY day, metric)sql");
+    if (!st) return tl::unexpected(std::move(st.error()));
+    st->bind_text(1, source).bind_int(2, hour_of(from)).bind_int(3, hour_of(to));
+    return detail::collect_rows<daily_total>(*st, [](const detail::statement& r) {
+      return daily_total{from_unix_millis(r.column_int(0) * millis_per_day), r.column_text(1),
+                         r.column_int(2)};
     });
   }
 

@@ -65,6 +65,13 @@ struct journey_log_entry {
   time_point at{};
 };
 
+/// @brief How many journey_log lines of one step had one outcome.
+struct outcome_count {
+  std::string step;  ///< "" for journey-level lines (entered, exited, completed, …)
+  std::string outcome;
+  std::int64_t n = 0;
+};
+
 /// @brief Repository interface (SQLite now).
 class journey_store {
  public:
@@ -107,6 +114,10 @@ class journey_store {
   /// @brief journey_log lines, oldest first (simulate, tests, stats);
   /// `scenario` empty: all.
   virtual result<std::vector<journey_log_entry>> log_entries(std::string_view scenario, std::size_t limit) = 0;
+  /// @brief journey_log lines of one scenario at times in [from, to),
+  /// counted by step and outcome (stats).
+  virtual result<std::vector<outcome_count>> count_outcomes(std::string_view scenario, time_point from,
+                                                            time_point to) = 0;
   /// @brief Cancels the journey's queued outbox messages (reason given),
   /// only those to one subscription when given; returns how many.
   virtual result<std::size_t> cancel_queued_messages(std::int64_t journey_id, std::string_view reason, time_point now,

@@ -45,6 +45,13 @@ struct counter_total {
   std::int64_t n = 0;
 };
 
+/// @brief One counter of one source, every step together, over one UTC day.
+struct daily_total {
+  time_point day{};  ///< the day's first moment (00:00 UTC)
+  std::string metric;
+  std::int64_t n = 0;
+};
+
 /// @brief A change of a scenario's adaptive level, with the figures behind it.
 struct level_change {
   std::string scenario;
@@ -90,6 +97,9 @@ class pacing_store {
                              std::int64_t n = 1) = 0;
   /// @brief Sums per step and metric over the hours in [from, to).
   virtual result<std::vector<counter_total>> totals(std::string_view source, time_point from, time_point to) = 0;
+  /// @brief Sums per UTC day and metric, every step together, over the
+  /// hours in [from, to); earliest day first, days without counts left out.
+  virtual result<std::vector<daily_total>> daily_totals(std::string_view source, time_point from, time_point to) = 0;
 
   /// @brief A scenario's adaptive level.
   virtual result<level_state> level(std::string_view scenario) = 0;
