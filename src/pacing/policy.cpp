@@ -56,6 +56,10 @@ std::vector<cap> tightened(const std::vector<cap>& caps, int level, int min_coun
   return out;
 }
 
+std::vector<cap> effective_caps(const scenario_pacing& s, int level) {
+  return s.adaptive ? tightened(s.caps, level, s.adaptive->min_count) : s.caps;
+}
+
 int max_level(const std::vector<cap>& caps, int min_count) {
   int most = 0;
   for (const auto& c : caps) most = std::max(most, c.count - std::max(1, min_count));

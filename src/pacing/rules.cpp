@@ -70,8 +70,7 @@ std::optional<hold> check(const policy& p, const message_facts& m, const history
   if (!m.scenario.empty()) {
     if (const auto it = p.scenarios.find(m.scenario); it != p.scenarios.end()) own = &it->second;
   }
-  const std::vector<cap> scenario = own != nullptr ? tightened(own->caps, level, own->adaptive ? own->adaptive->min_count : 1)
-                                                   : std::vector<cap>{};
+  const std::vector<cap> scenario = own != nullptr ? effective_caps(*own, level) : std::vector<cap>{};
   const std::vector<cap>* category = nullptr;
   if (!m.category.empty()) {
     if (const auto it = p.category_caps.find(m.category); it != p.category_caps.end()) category = &it->second;

@@ -92,6 +92,10 @@ struct policy {
 /// @brief `caps` tightened by `level` steps: each count minus level, never
 /// below min_count (nor below 1).
 std::vector<cap> tightened(const std::vector<cap>& caps, int level, int min_count);
+/// @brief The caps a scenario's messages meet at adaptive `level`: its
+/// configured caps tightened to that level, or as configured when it is not
+/// adaptive (its stored level is then not applied).
+std::vector<cap> effective_caps(const scenario_pacing& s, int level);
 /// @brief How many steps `caps` can tighten before every count is at min_count.
 int max_level(const std::vector<cap>& caps, int min_count);
 

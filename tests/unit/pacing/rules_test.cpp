@@ -108,6 +108,16 @@ TEST_CASE("adaptive levels tighten a scenario's caps one count per level, never 
   CHECK(check(p, {"cart", "", nullptr}, h, 1, now)->detail == "2 per 7d");
 }
 
+TEST_CASE("a scenario's effective caps follow its level only when it is adaptive") {
+  scenario_pacing own;
+  own.caps = {{3, 7 * 24h}};
+  CHECK(effective_caps(own, 2) == own.caps);
+  own.adaptive = adaptive_policy{};
+  own.adaptive->min_count = 2;
+  CHECK(effective_caps(own, 0) == own.caps);
+  CHECK(effective_caps(own, 5) == std::vector<cap>{{2, 7 * 24h}});
+}
+
 TEST_CASE("the minimum gap follows the newest push of any source") {
   policy p;
   p.min_gap = 2h;
