@@ -20,9 +20,9 @@
 #include <nlohmann/json.hpp>
 
 #include "../storage/test_support.hpp"
+#include "test_support.hpp"
 #include "webpushd/automation/campaigns.hpp"
 #include "webpushd/automation/message.hpp"
-#include "webpushd/ingest/events.hpp"
 #include "webpushd/storage/outbox_store.hpp"
 #include "webpushd/storage/subscriber_store.hpp"
 #include "webpushd/storage/write_queue.hpp"
@@ -33,6 +33,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using nlohmann::json;
+using testing::at;
 using storage::campaign_state;
 using storage::testing::open_ok;
 using storage::testing::scalar;
@@ -41,12 +42,6 @@ using storage::testing::temp_dir;
 constexpr std::string_view p256dh =
     "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4";
 constexpr std::string_view auth = "BTBZMqHH6r4Tts7J_aSIgg";
-
-time_point at(const std::string& rfc3339) {
-  auto t = ingest::parse_rfc3339(rfc3339);
-  REQUIRE_MESSAGE(t.has_value(), rfc3339);
-  return *t;
-}
 
 campaign_options shop_options() {
   campaign_options o;

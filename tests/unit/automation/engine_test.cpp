@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "../storage/test_support.hpp"
+#include "test_support.hpp"
 #include "webpushd/automation/engine.hpp"
 #include "webpushd/automation/simulation.hpp"
 #include "webpushd/ingest/events.hpp"
@@ -266,20 +267,7 @@ struct engine_alone {
   }
 
   // A push service accepts every queued message (201 with a Location).
-  void deliver(const std::string& when) {
-    auto outbox = storage::make_sqlite_outbox_store(db);
-    auto claimed = outbox->claim_due(t(when), 10);
-    REQUIRE(claimed.has_value());
-    std::vector<storage::attempt_result> accepted;
-    for (const auto& m : *claimed) {
-      storage::attempt_result r;
-      r.message_id = m.id;
-      r.http_status = 201;
-      r.location = "https://push.example/message/" + std::to_string(m.id);
-      accepted.push_back(r);
-    }
-    REQUIRE(outbox->record(accepted, t(when)).has_value());
-  }
+  void deliver(const std::string& when) { testing::accept_due(*storage::make_sqlite_outbox_store(db), t(when)); }
 
   std::string sql(const std::string& q) { return scalar(db, q); }
 };
