@@ -14,6 +14,7 @@
 #include "webpushd/api/static_assets.hpp"
 #include "webpushd/api/subscriber_routes.hpp"
 #include "webpushd/api/campaign_routes.hpp"
+#include "webpushd/api/scenario_routes.hpp"
 #include "webpushd/automation/campaigns.hpp"
 #include "webpushd/automation/engine.hpp"
 #include "webpushd/automation/scheduler.hpp"
@@ -76,6 +77,7 @@ struct daemon::impl {
   std::unique_ptr<automation::scheduler> scheduler;
   std::unique_ptr<automation::campaign_service> campaigns;
   std::unique_ptr<automation::campaign_runner> campaign_runner;  // made in start(): needs the real port
+  std::unique_ptr<automation::scenario_stats_service> scenario_stats;
   // api: declared last so the server goes first when impl is destroyed.
   std::optional<storage::database> health_db;  // its own connection: database is one-thread
   std::mutex health_mutex;
@@ -255,6 +257,11 @@ result<std::unique_ptr<daemon>> daemon::create(const config& cfg, const clock& c
   s.campaigns = std::make_unique<automation::campaign_service>(campaign_options_of(cfg, eo.public_url), *s.writer,
                                                                std::move(*campaigns_db), clk);
   s.campaigns->set_on_created([scheduler = s.scheduler.get()] { scheduler->notify(); });
+  auto stats_db = storage::database::open(db_path);
+  if (!stats_db) return tl::unexpected(stats_db.error());
+  s.scenario_stats = std::make_unique<automation::scenario_stats_service>(
+      std::move(*stats_db), [engine = s.engine.get()] { return engine->scenarios(); },
+      [&s] { return s.gate->current_policy(); }, clk);
   for (const auto& warning : cfg.automation.warnings) spdlog::warn("scenarios: {}", warning);
   spdlog::info("automation: {} scenario(s) loaded", cfg.automation.scenarios->scenarios.size());
 
@@ -276,6 +283,7 @@ result<std::unique_ptr<daemon>> daemon::create(const config& cfg, const clock& c
   api::add_delivery_event_routes(*s.router, *s.beacons);
   api::add_event_routes(*s.router, *s.events);
   api::add_campaign_routes(*s.router, *s.campaigns);
+  api::add_scenario_routes(*s.router, *s.scenario_stats);
   api::web_assets().install(*s.router);
   api::server_options http;
   http.host = cfg.server.listen_host;
