@@ -267,6 +267,55 @@ describe('scenarios end to end: HTTP API → engine → outbox → emulator', ()
     assert.deepEqual(await emulator.messages(ben.clientHash), []);
     assert.equal(sql("SELECT group_concat(outcome, ',') FROM journey_log WHERE person = 'c:cust-ben'"), 'entered,exited');
   });
+
+  test('the scenario\'s stats say what the outbox and the journey log say about the journeys above, to the backend only', async () => {
+    // The tests above sent first reminders (then purchases ended those
+    // journeys) and ended one journey before any reminder.
+    const count = (where) => Number(sql(`SELECT count(*) FROM ${where}`));
+    const sent = count("outbox WHERE source = 'scenario:abandoned_cart/first_reminder' AND state = 'sent'");
+    const logged = (outcome, step) => count(`journey_log WHERE scenario = 'abandoned_cart' AND outcome = '${outcome}'`
+      + (step ? ` AND step = '${step}'` : ''));
+    assert.ok(sent > 0 && logged('exited') > 0, 'the tests above ran');
+
+    assert.equal((await call('GET', '/v1/scenarios')).status, 401);
+    const anonymous = await call('GET', '/v1/scenarios/abandoned_cart/stats');
+    assert.equal(anonymous.status, 401, anonymous.text);
+    assert.equal(anonymous.body.error.code, 'unauthorized');
+
+    const list = await backend('GET', '/v1/scenarios');
+    assert.equal(list.status, 200, list.text);
+    assert.deepEqual(list.body.scenarios.map((s) => [s.name, s.trigger.event, s.steps.map((step) => step.name)]),
+      [['abandoned_cart', 'cart_updated', ['first_reminder', 'second_reminder']]]);
+    assert.deepEqual(list.body.scenarios[0].last_7d, { sent, unsubscribes: 0, unsubscribe_rate: 0 });
+
+    const stats = await backend('GET', '/v1/scenarios/abandoned_cart/stats');
+    assert.equal(stats.status, 200, stats.text);
+    const { totals, steps, per_day: perDay, windows, pacing } = stats.body;
+    assert.deepEqual(Object.keys(stats.body).sort(), ['from', 'generated_at', 'loaded', 'pacing', 'per_day',
+      'recent_unsubscribes', 'scenario', 'steps', 'to', 'totals', 'windows']);
+    assert.equal(totals.sent, sent);
+    assert.equal(totals.unsubscribe_rate, 0);
+    assert.deepEqual([totals.journeys.entered, totals.journeys.exited], [logged('entered'), logged('exited')]);
+    assert.deepEqual(steps.map((s) => [s.name, s.configured, s.sent, s.journeys.sent]),
+      [['first_reminder', true, sent, logged('sent', 'first_reminder')], ['second_reminder', true, 0, 0]]);
+    assert.equal(perDay.at(-1).date, new Date(Date.parse(stats.body.to) - 3600e3).toISOString().slice(0, 10));
+    assert.equal(perDay.reduce((sum, day) => sum + day.sent, 0), sent);
+    assert.deepEqual(Object.keys(windows), ['24h', '30d', '7d']);
+    assert.deepEqual(windows['24h'], { sent, unsubscribes: 0, unsubscribe_rate: 0 });
+    assert.deepEqual([pacing.caps, pacing.adaptive, pacing.level], [[], null, 0]);  // no pacing configured
+    assert.deepEqual(stats.body.recent_unsubscribes, []);
+
+    const unknown = await backend('GET', '/v1/scenarios/no_such_scenario/stats');
+    assert.equal(unknown.status, 404, unknown.text);
+    assert.equal(unknown.body.error.code, 'unknown_scenario');
+    const badFrom = await backend('GET', '/v1/scenarios/abandoned_cart/stats?from=yesterday');
+    assert.equal(badFrom.status, 422, badFrom.text);
+    assert.deepEqual([badFrom.body.error.code, badFrom.body.error.field], ['invalid_from', 'from']);
+    const hourAgo = new Date(Date.now() - 3600e3).toISOString();
+    const ranged = await backend('GET', `/v1/scenarios/abandoned_cart/stats?from=${encodeURIComponent(hourAgo.replace('Z', '+00:00'))}`);
+    assert.equal(ranged.status, 200, ranged.text);
+    assert.equal(ranged.body.from, `${hourAgo.slice(0, 13)}:00:00.000Z`);
+  });
 });
 
 describe('webpushctl simulate on the shipped examples', () => {
