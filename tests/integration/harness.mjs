@@ -161,3 +161,30 @@ export function writeJson(dir, name, value) {
   writeFileSync(file, JSON.stringify(value));
   return file;
 }
+
+/**
+ * Talking to a running daemon: `call(method, route, json, headers)` answers
+ * {status, body (parsed JSON or null), text}; `backend(...)` is the same with
+ * the shop backend's API key; `sql(statement)` reads the daemon's database
+ * (`<dir>/data/webpushd.db`) with the sqlite3 CLI. The daemon and folder are
+ * given as functions because tests start them in `before`.
+ */
+export function daemonClient(getDaemon, apiKey, getDir) {
+  const call = async (method, route, json, headers = {}) => {
+    const res = await fetch(getDaemon().base + route, {
+      method,
+      headers: { 'content-type': 'application/json', ...headers },
+      body: json === undefined ? undefined : JSON.stringify(json),
+      signal: AbortSignal.timeout(5000),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null, text };
+  };
+  const backend = (method, route, json) => call(method, route, json, { authorization: `Bearer ${apiKey}` });
+  const sql = (statement) => {
+    const r = run('sqlite3', [path.join(getDir(), 'data', 'webpushd.db'), statement]);
+    if (r.status !== 0) throw new Error(`sqlite3 failed: ${r.stderr}`);
+    return r.stdout.trim();
+  };
+  return { call, backend, sql };
+}

@@ -11,7 +11,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { dataAndVapidYaml, run, startDaemon, startEmulator, stopChild, tempDir, waitFor } from './harness.mjs';
+import { daemonClient, dataAndVapidYaml, startDaemon, startEmulator, stopChild, tempDir, waitFor } from './harness.mjs';
 
 const API_KEY = `backend-key-${randomBytes(24).toString('base64url')}`;
 const SHOP = 'https://shop.example';
@@ -56,22 +56,7 @@ describe('pacing in the daemon', () => {
   let dir;
   let configFile;
 
-  const call = async (method, route, json, headers = {}) => {
-    const res = await fetch(daemon.base + route, {
-      method,
-      headers: { 'content-type': 'application/json', ...headers },
-      body: json === undefined ? undefined : JSON.stringify(json),
-      signal: AbortSignal.timeout(5000),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : null, text };
-  };
-  const backend = (method, route, json) => call(method, route, json, { authorization: `Bearer ${API_KEY}` });
-  const sql = (statement) => {
-    const r = run('sqlite3', [path.join(dir, 'data', 'webpushd.db'), statement]);
-    assert.equal(r.status, 0, r.stderr);
-    return r.stdout.trim();
-  };
+  const { call, backend, sql } = daemonClient(() => daemon, API_KEY, () => dir);
 
   async function shopper() {
     const key = (await call('GET', '/v1/vapid-public-key')).body.publicKey;

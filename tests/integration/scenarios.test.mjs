@@ -12,7 +12,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { dataAndVapidYaml, run, sourceDir, startDaemon, startEmulator, startSink, stopChild, tempDir, waitFor, webpushctl } from './harness.mjs';
+import { daemonClient, dataAndVapidYaml, run, sourceDir, startDaemon, startEmulator, startSink, stopChild, tempDir, waitFor, webpushctl } from './harness.mjs';
 
 const API_KEY = `backend-key-${randomBytes(24).toString('base64url')}`;
 const SHOP = 'https://shop.example';
@@ -87,22 +87,7 @@ describe('scenarios end to end: HTTP API → engine → outbox → emulator', ()
   let daemon;
   let dir;
 
-  const call = async (method, route, json, headers = {}) => {
-    const res = await fetch(daemon.base + route, {
-      method,
-      headers: { 'content-type': 'application/json', ...headers },
-      body: json === undefined ? undefined : JSON.stringify(json),
-      signal: AbortSignal.timeout(5000),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : null, text };
-  };
-  const backend = (method, route, json) => call(method, route, json, { authorization: `Bearer ${API_KEY}` });
-  const sql = (statement) => {
-    const r = run('sqlite3', [path.join(dir, 'data', 'webpushd.db'), statement]);
-    assert.equal(r.status, 0, r.stderr);
-    return r.stdout.trim();
-  };
+  const { call, backend, sql } = daemonClient(() => daemon, API_KEY, () => dir);
 
   /** A browser subscribing through the daemon with `subscription`, linked to `customer`; returns its id. */
   async function register(subscription, customer, locale) {
