@@ -363,9 +363,7 @@ void daemon::reload(const config& next) {
   }
   // Caps and quiet hours too: the next claim decides by the new policy.
   impl_->gate->set_policy(std::make_shared<const pacing::policy>(next.pacing.policy));
-  if (next.pacing.policy.caps != cur.pacing.policy.caps || next.pacing.policy.min_gap != cur.pacing.policy.min_gap) {
-    log_pacing(next.pacing);
-  }
+  log_pacing(next.pacing);
   impl_->cfg.pacing = next.pacing;
   if (restart_needed) spdlog::warn("reload: storage, VAPID, listener and delivery changes take effect at restart");
   spdlog::info("reload: configuration {} is valid", next.source.string());

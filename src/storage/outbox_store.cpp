@@ -53,6 +53,7 @@ struct candidate {
   bool category_granted = false;  // no category, or one the subscriber grants
   bool admitted = false;          // passed the gate before (a retry)
   bool journey_exited = false;    // its journey ended by an exit while it was in flight
+  bool held = false;              // the gate deferred or suppressed it in this claim
   gate_candidate gate;            // what the gate decides on, when not admitted
 };
 
@@ -326,7 +327,6 @@ class sqlite_outbox_store final : public outbox_store {
           if (!c->admitted) contest.push_back(c);
         }
         std::sort(contest.begin(), contest.end(), gate_order);
-        std::vector<std::int64_t> held;
         for (auto* c : contest) {
           auto verdict = gate_->decide(c->gate, now);
           if (!verdict) return tl::unexpected(std::move(verdict.error()));
@@ -340,12 +340,10 @@ class sqlite_outbox_store final : public outbox_store {
             finish->bind_int(1, c->message.id).bind_text(2, "suppressed").bind_int(3, now_ms).bind_text(4, verdict->reason);
             if (auto r = finish->run(); !r) return tl::unexpected(std::move(r.error()));
           }
-          held.push_back(c->message.id);
+          c->held = true;
           finished_any = true;
         }
-        std::erase_if(to_claim, [&](const candidate* c) {
-          return std::find(held.begin(), held.end(), c->message.id) != held.end();
-        });
+        std::erase_if(to_claim, [](const candidate* c) { return c->held; });
       }
       for (auto* c : to_claim) {
         to_sending->reset();

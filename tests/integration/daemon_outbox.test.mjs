@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { dataAndVapidYaml, makeVapidKey, run, startDaemon, startEmulator, stopChild, tempDir, waitFor, webpushctl, webpushd, writeJson } from './harness.mjs';
+import { dataAndVapidYaml, loopbackEndpointsYaml, makeVapidKey, run, startDaemon, startEmulator, stopChild, tempDir, waitFor, webpushctl, webpushd, writeJson } from './harness.mjs';
 
 function writeConfig(dir) {
   const file = path.join(dir, 'webpushd.yaml');
@@ -19,10 +19,7 @@ function writeConfig(dir) {
     '  max_in_flight: 64',
     '  retry:',
     '    base_delay: 100ms',
-    '  endpoints:',
-    '    allowed_hosts: [127.0.0.1]',
-    '    allow_http: true               # the emulator speaks plain http on loopback',
-    '    allow_private_addresses: true',
+    ...loopbackEndpointsYaml,  // the emulator speaks plain http on loopback
     'logging:',
     '  format: json',
     '  level: info',

@@ -154,6 +154,8 @@ export function makeVapidKey(dir) {
 /** The config lines every test daemon shares: a data folder beside the
  * config file and a VAPID subject. Spread into a test's own YAML lines. */
 export const dataAndVapidYaml = ['storage:', '  data_dir: data', 'vapid:', '  subject: mailto:ops@shop.example'];
+/** `delivery.endpoints` lines (indented for inside `delivery:`) that let the daemon reach peers on plain-http loopback. */
+export const loopbackEndpointsYaml = ['  endpoints:', '    allowed_hosts: [127.0.0.1]', '    allow_http: true', '    allow_private_addresses: true'];
 
 /** Writes a JSON file and returns its path. */
 export function writeJson(dir, name, value) {

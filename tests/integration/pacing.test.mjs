@@ -11,7 +11,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { daemonClient, dataAndVapidYaml, startDaemon, startEmulator, stopChild, tempDir, waitFor } from './harness.mjs';
+import { daemonClient, dataAndVapidYaml, loopbackEndpointsYaml, startDaemon, startEmulator, stopChild, tempDir, waitFor } from './harness.mjs';
 
 const API_KEY = `backend-key-${randomBytes(24).toString('base64url')}`;
 const SHOP = 'https://shop.example';
@@ -39,10 +39,7 @@ function configText(pacing) {
     ...dataAndVapidYaml,
     'delivery:',
     '  poll_interval: 100ms',
-    '  endpoints:',
-    '    allowed_hosts: [127.0.0.1]',
-    '    allow_http: true',
-    '    allow_private_addresses: true',
+    ...loopbackEndpointsYaml,
     ...pacing,
     'logging:',
     '  format: json',

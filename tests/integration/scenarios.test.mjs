@@ -12,7 +12,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { daemonClient, dataAndVapidYaml, run, sourceDir, startDaemon, startEmulator, startSink, stopChild, tempDir, waitFor, webpushctl } from './harness.mjs';
+import { daemonClient, dataAndVapidYaml, loopbackEndpointsYaml, run, sourceDir, startDaemon, startEmulator, startSink, stopChild, tempDir, waitFor, webpushctl } from './harness.mjs';
 
 const API_KEY = `backend-key-${randomBytes(24).toString('base64url')}`;
 const SHOP = 'https://shop.example';
@@ -68,10 +68,7 @@ function configText() {
     ...dataAndVapidYaml,
     'delivery:',
     '  poll_interval: 100ms',
-    '  endpoints:',
-    '    allowed_hosts: [127.0.0.1]',
-    '    allow_http: true',
-    '    allow_private_addresses: true',
+    ...loopbackEndpointsYaml,
     'automation:',
     '  scenario_files: [scenarios.yaml]',
     '  shop: {name: Test Shop, url: "https://shop.example"}',

@@ -14,6 +14,7 @@
 #include "commands.hpp"
 #include "webpushd/app/config.hpp"
 #include "webpushd/automation/simulation.hpp"
+#include "webpushd/core/text.hpp"
 #include "webpushd/ingest/events.hpp"
 
 namespace webpushctl {
@@ -43,16 +44,6 @@ class scratch_dir {
  private:
   std::filesystem::path path_;
 };
-
-std::string rfc3339(webpushd::time_point t) {
-  const auto secs = std::chrono::floor<std::chrono::seconds>(t);
-  const std::time_t tt = std::chrono::system_clock::to_time_t(secs);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 // Per scenario: how many entered, were sent (and how many of those late,
 // deferred by a cap or quiet hours), what held the rest back, and the
@@ -141,7 +132,7 @@ int run(const simulate_options& o) {
   if (o.json) {
     nlohmann::json out{{"timeline", nlohmann::json::array()}, {"summary", summarize(*lines)}};
     for (const auto& l : *lines) {
-      nlohmann::json j{{"at", rfc3339(l.at)}, {"person", l.person}, {"scenario", l.scenario},
+      nlohmann::json j{{"at", webpushd::format_rfc3339(l.at)}, {"person", l.person}, {"scenario", l.scenario},
                        {"outcome", l.outcome}};
       if (!l.step.empty()) j["step"] = l.step;
       if (!l.reason.empty()) j["reason"] = l.reason;
