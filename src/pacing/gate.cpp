@@ -109,7 +109,7 @@ result<storage::gate_verdict> send_gate::decide(const storage::gate_candidate& c
                                  : why;
       }
       const std::string metric = std::string{defer ? "deferred:" : "suppressed:"} + to_string(held->reason);
-      if (auto r = store_->count(source, step, now, metric); !r) return tl::unexpected(std::move(r.error()));
+      if (auto r = store_->count(source, step, c.variant, now, metric, 1); !r) return tl::unexpected(std::move(r.error()));
       if (auto r = note(c, scenario, step, defer ? "deferred" : "suppressed", v.reason, now); !r) {
         return tl::unexpected(std::move(r.error()));
       }

@@ -398,6 +398,30 @@ CREATE INDEX unsubscribe_attributions_source ON unsubscribe_attributions (source
 CREATE INDEX unsubscribe_attributions_subscription ON unsubscribe_attributions (subscription_id);
 )sql";
 
+// v8: A/B message variants. Each outbox message names the variant of its
+// step it carries ('' when the step has one message), as does an
+// unsubscribe attributed to it, and the hourly counters gain the variant as
+// a key, so sends, clicks and unsubscribes can
+// be compared per variant. A primary-key change means a rebuild.
+constexpr std::string_view v8_variants = R"sql(
+ALTER TABLE outbox ADD COLUMN variant TEXT NOT NULL DEFAULT '';
+ALTER TABLE unsubscribe_attributions ADD COLUMN variant TEXT NOT NULL DEFAULT '';
+
+CREATE TABLE pacing_counters_v8 (
+  source  TEXT    NOT NULL,
+  step    TEXT    NOT NULL,
+  variant TEXT    NOT NULL DEFAULT '',
+  hour    INTEGER NOT NULL,
+  metric  TEXT    NOT NULL,
+  n       INTEGER NOT NULL,
+  PRIMARY KEY (source, step, variant, hour, metric)
+) STRICT, WITHOUT ROWID;
+INSERT INTO pacing_counters_v8 (source, step, variant, hour, metric, n)
+SELECT source, step, '', hour, metric, n FROM pacing_counters;
+DROP TABLE pacing_counters;
+ALTER TABLE pacing_counters_v8 RENAME TO pacing_counters;
+)sql";
+
 constexpr std::array all_migrations{
     migration{1, v1_subscriptions_and_outbox},
     migration{2, v2_subscribers_and_consent},
@@ -406,6 +430,7 @@ constexpr std::array all_migrations{
     migration{5, v5_automation},
     migration{6, v6_campaign_progress},
     migration{7, v7_pacing},
+    migration{8, v8_variants},
 };
 
 }  // namespace

@@ -18,7 +18,7 @@ bool valid_urgency(std::string_view u) { return u == "very-low" || u == "low" ||
 constexpr std::string_view row_columns = R"sql(
     id, subscription_id, state, attempts, last_status, last_reason, location, source, created_at,
     next_attempt_at, finished_at, ttl_seconds, urgency, topic, expires_at, claimed_at, length(payload),
-    category)sql";
+    category, variant)sql";
 
 result<outbox_row> read_row(const detail::statement& s) {
   outbox_row row;
@@ -42,6 +42,7 @@ result<outbox_row> read_row(const detail::statement& s) {
   if (const auto claimed = s.column_optional_int(15)) row.claimed_at = from_unix_millis(*claimed);
   row.payload_size = static_cast<std::size_t>(s.column_int(16));
   row.category = s.column_text(17);
+  row.variant = s.column_text(18);
   return row;
 }
 
@@ -149,8 +150,8 @@ class sqlite_outbox_store final : public outbox_store {
     auto insert = detail::statement::prepare_cached(db_, R"sql(
         INSERT INTO outbox (subscription_id, payload, ttl_seconds, urgency, topic, source, state, attempts,
                             created_at, next_attempt_at, expires_at, category, journey_id, delivery_id,
-                            priority, value, defer_limit)
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', 0, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15))sql");
+                            priority, value, defer_limit, variant)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', 0, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16))sql");
     if (!insert) return tl::unexpected(std::move(insert.error()));
 
     const std::int64_t now_ms = unix_millis(now);
@@ -199,7 +200,8 @@ class sqlite_outbox_store final : public outbox_store {
           .bind_text_or_null(12, m.delivery_id)
           .bind_int(13, std::int64_t{m.priority})
           .bind_real(14, m.value)
-          .bind_int(15, m.defer_limit ? std::optional<std::int64_t>{unix_millis(*m.defer_limit)} : std::nullopt);
+          .bind_int(15, m.defer_limit ? std::optional<std::int64_t>{unix_millis(*m.defer_limit)} : std::nullopt)
+          .bind_text(16, m.variant);
       if (m.journey_id) {
         insert->bind_int(11, *m.journey_id);
       } else {
@@ -233,7 +235,8 @@ class sqlite_outbox_store final : public outbox_store {
                o.admitted_at IS NOT NULL, o.source, coalesce(s.timezone, ''), o.journey_id, o.priority, o.value,
                o.next_attempt_at, o.defer_limit,
                o.journey_id IS NOT NULL AND EXISTS (SELECT 1 FROM journeys j
-                                                    WHERE j.id = o.journey_id AND j.state = 'exited')
+                                                    WHERE j.id = o.journey_id AND j.state = 'exited'),
+               o.variant
         FROM outbox o JOIN subscriptions s ON s.id = o.subscription_id
         WHERE o.state = 'queued' AND o.next_attempt_at <= ?1
         ORDER BY o.next_attempt_at, o.id
@@ -298,6 +301,7 @@ class sqlite_outbox_store final : public outbox_store {
         c.gate.due = from_unix_millis(select->column_int(22));
         if (const auto limit_ms = select->column_optional_int(23)) c.gate.defer_limit = from_unix_millis(*limit_ms);
         c.journey_exited = select->column_int(24) != 0;
+        c.gate.variant = select->column_text(25);
         batch.push_back(std::move(c));
       }
       select->reset();  // ends the read before the updates
@@ -389,12 +393,12 @@ class sqlite_outbox_store final : public outbox_store {
     // What pacing learns from: sends per source and step, per hour. Operator
     // messages (no "kind:" source) are not counted.
     auto count_sent = detail::statement::prepare_cached(db_, R"sql(
-        INSERT INTO pacing_counters (source, step, hour, metric, n)
+        INSERT INTO pacing_counters (source, step, variant, hour, metric, n)
         SELECT CASE WHEN instr(source, '/') > 0 THEN substr(source, 1, instr(source, '/') - 1) ELSE source END,
                CASE WHEN instr(source, '/') > 0 THEN substr(source, instr(source, '/') + 1) ELSE '' END,
-               ?2, 'sent', 1
+               variant, ?2, 'sent', 1
         FROM outbox WHERE id = ?1 AND instr(source, ':') > 0
-        ON CONFLICT (source, step, hour, metric) DO UPDATE SET n = n + 1)sql");
+        ON CONFLICT (source, step, variant, hour, metric) DO UPDATE SET n = n + 1)sql");
     if (!count_sent) return tl::unexpected(std::move(count_sent.error()));
     const std::int64_t hour = now_ms / 3'600'000;
 

@@ -71,24 +71,30 @@ class sqlite_pacing_store final : public pacing_store {
     return st->bind_int(1, subscription_id).bind_text(2, scope).bind_blob(3, pack(newest_first)).run();
   }
 
-  result<void> count(std::string_view source, std::string_view step, time_point at, std::string_view metric,
-                     std::int64_t n) override {
+  result<void> count(std::string_view source, std::string_view step, std::string_view variant, time_point at,
+                     std::string_view metric, std::int64_t n) override {
     auto st = prepare(R"sql(
-        INSERT INTO pacing_counters (source, step, hour, metric, n) VALUES (?1, ?2, ?3, ?4, ?5)
-        ON CONFLICT (source, step, hour, metric) DO UPDATE SET n = n + excluded.n)sql");
+        INSERT INTO pacing_counters (source, step, variant, hour, metric, n) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+        ON CONFLICT (source, step, variant, hour, metric) DO UPDATE SET n = n + excluded.n)sql");
     if (!st) return tl::unexpected(std::move(st.error()));
-    return st->bind_text(1, source).bind_text(2, step).bind_int(3, hour_of(at)).bind_text(4, metric).bind_int(5, n).run();
+    return st->bind_text(1, source)
+        .bind_text(2, step)
+        .bind_text(3, variant)
+        .bind_int(4, hour_of(at))
+        .bind_text(5, metric)
+        .bind_int(6, n)
+        .run();
   }
 
   result<std::vector<counter_total>> totals(std::string_view source, time_point from, time_point to) override {
     auto st = prepare(R"sql(
-        SELECT step, metric, sum(n) FROM pacing_counters
+        SELECT step, variant, metric, sum(n) FROM pacing_counters
         WHERE source = ?1 AND hour >= ?2 AND hour < ?3
-        GROUP BY step, metric ORDER BY step, metric)sql");
+        GROUP BY step, variant, metric ORDER BY step, variant, metric)sql");
     if (!st) return tl::unexpected(std::move(st.error()));
     st->bind_text(1, source).bind_int(2, hour_of(from)).bind_int(3, hour_of(to));
     return detail::collect_rows<counter_total>(*st, [](const detail::statement& r) {
-      return counter_total{r.column_text(0), r.column_text(1), r.column_int(2)};
+      return counter_total{r.column_text(0), r.column_text(1), r.column_text(2), r.column_int(3)};
     });
   }
 
@@ -157,7 +163,7 @@ class sqlite_pacing_store final : public pacing_store {
     // The push most likely to have caused it: the latest one a push service
     // accepted (finished as 'sent') within the window.
     auto last = prepare(R"sql(
-        SELECT id, source, finished_at FROM outbox
+        SELECT id, source, finished_at, variant FROM outbox
         WHERE subscription_id = ?1 AND state = 'sent' AND finished_at >= ?2 AND finished_at <= ?3
         ORDER BY finished_at DESC, id DESC LIMIT 1)sql");
     if (!last) return tl::unexpected(std::move(last.error()));
@@ -173,11 +179,13 @@ class sqlite_pacing_store final : public pacing_store {
     a.outbox_id = last->column_int(0);
     std::tie(a.source, a.step) = split_source(last->column_text(1));
     a.sent_at = from_unix_millis(last->column_int(2));
+    a.variant = last->column_text(3);
     last->reset();
 
     auto insert = prepare(R"sql(
-        INSERT INTO unsubscribe_attributions (subscription_id, at, kind, category, source, step, outbox_id, sent_at)
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8))sql");
+        INSERT INTO unsubscribe_attributions (subscription_id, at, kind, category, source, step, outbox_id, sent_at,
+                                              variant)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9))sql");
     if (!insert) return tl::unexpected(std::move(insert.error()));
     insert->bind_int(1, subscription_id)
         .bind_int(2, now_ms)
@@ -186,16 +194,17 @@ class sqlite_pacing_store final : public pacing_store {
         .bind_text(5, a.source)
         .bind_text(6, a.step)
         .bind_int(7, a.outbox_id)
-        .bind_int(8, unix_millis(a.sent_at));
+        .bind_int(8, unix_millis(a.sent_at))
+        .bind_text(9, a.variant);
     if (auto r = insert->run(); !r) return tl::unexpected(std::move(r.error()));
-    if (auto r = count(a.source, a.step, now, "unsubscribed:" + a.kind, 1); !r) return tl::unexpected(std::move(r.error()));
+    if (auto r = count(a.source, a.step, a.variant, now, "unsubscribed:" + a.kind, 1); !r) return tl::unexpected(std::move(r.error()));
     return std::optional<unsubscribe_attribution>{std::move(a)};
   }
 
   result<std::vector<unsubscribe_attribution>> attributions(std::string_view source, time_point from, time_point to,
                                                             std::size_t limit) override {
     auto st = prepare(R"sql(
-        SELECT subscription_id, at, kind, coalesce(category, ''), source, step, outbox_id, sent_at
+        SELECT subscription_id, at, kind, coalesce(category, ''), source, step, variant, outbox_id, sent_at
         FROM unsubscribe_attributions WHERE (?1 = '' OR source = ?1) AND at >= ?2 AND at < ?3
         ORDER BY at DESC, id DESC LIMIT ?4)sql");
     if (!st) return tl::unexpected(std::move(st.error()));
@@ -203,8 +212,8 @@ class sqlite_pacing_store final : public pacing_store {
         4, static_cast<std::int64_t>(limit));
     return detail::collect_rows<unsubscribe_attribution>(*st, [](const detail::statement& r) {
       return unsubscribe_attribution{r.column_int(0),  from_unix_millis(r.column_int(1)), r.column_text(2),
-                                     r.column_text(3), r.column_text(4), r.column_text(5), r.column_int(6),
-                                     from_unix_millis(r.column_int(7))};
+                                     r.column_text(3), r.column_text(4), r.column_text(5), r.column_text(6),
+                                     r.column_int(7),  from_unix_millis(r.column_int(8))};
     });
   }
 

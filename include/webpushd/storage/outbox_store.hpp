@@ -82,6 +82,9 @@ struct new_outbox_message {
   /// The latest moment a cap or quiet hours may defer it to; past that it is
   /// suppressed. Empty: never deferred, suppressed at once.
   std::optional<time_point> defer_limit;
+  /// The A/B variant of its step it carries ("b"); empty: the step has one
+  /// message. Counters of its sends, clicks and unsubscribes carry it.
+  std::string variant;
 };
 
 /// @brief A message claimed for sending, joined with its subscription.
@@ -111,6 +114,7 @@ struct outbox_row {
   std::string last_reason;
   std::string location;
   std::string source;
+  std::string variant;  ///< A/B variant; empty: none
   time_point created_at{};
   time_point next_attempt_at{};
   std::optional<time_point> finished_at;
@@ -142,6 +146,7 @@ struct gate_candidate {
   std::int64_t message_id = 0;
   std::int64_t subscription_id = 0;
   std::string source;    ///< "scenario:<name>/<step>", "campaign:<id>", "cli", …
+  std::string variant;   ///< A/B variant of its step; empty: none
   std::string category;  ///< empty: none
   std::string timezone;  ///< the subscriber's IANA zone; empty: unknown
   std::optional<std::int64_t> journey_id;

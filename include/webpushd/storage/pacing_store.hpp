@@ -41,6 +41,7 @@ std::pair<std::string, std::string> split_source(std::string_view source);
 /// "deferred:<reason>", "suppressed:<reason>" or "unsubscribed:<kind>".
 struct counter_total {
   std::string step;
+  std::string variant;  ///< the A/B variant; empty: none
   std::string metric;
   std::int64_t n = 0;
 };
@@ -77,6 +78,7 @@ struct unsubscribe_attribution {
   std::string category;  ///< the withdrawn category, for `withdraw`
   std::string source;    ///< "scenario:<name>" | "campaign:<id>" | …
   std::string step;
+  std::string variant;  ///< the blamed push's A/B variant; empty: none
   std::int64_t outbox_id = 0;
   time_point sent_at{};
 };
@@ -92,10 +94,11 @@ class pacing_store {
   virtual result<void> save_history(std::int64_t subscription_id, std::string_view scope,
                                     const std::vector<time_point>& newest_first) = 0;
 
-  /// @brief Adds `n` to a counter in the hour of `at`.
-  virtual result<void> count(std::string_view source, std::string_view step, time_point at, std::string_view metric,
-                             std::int64_t n = 1) = 0;
-  /// @brief Sums per step and metric over the hours in [from, to).
+  /// @brief Adds `n` to a counter of one step's variant (empty: none) in the
+  /// hour of `at`.
+  virtual result<void> count(std::string_view source, std::string_view step, std::string_view variant, time_point at,
+                             std::string_view metric, std::int64_t n) = 0;
+  /// @brief Sums per step, variant and metric over the hours in [from, to).
   virtual result<std::vector<counter_total>> totals(std::string_view source, time_point from, time_point to) = 0;
   /// @brief Sums per UTC day and metric, every step together, over the
   /// hours in [from, to); earliest day first, days without counts left out.

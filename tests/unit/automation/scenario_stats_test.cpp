@@ -128,10 +128,10 @@ void two_days_of_pushes(shop& s) {
   const auto c = s.subscriber("sub_c");
 
   // Before the default range (7 days back from 13:00): only the 30-day window sees it.
-  REQUIRE(s.pacing->count("scenario:cart", "first", at("2026-03-10T10:00:00Z"), "sent", 4).has_value());
+  REQUIRE(s.pacing->count("scenario:cart", "first", "", at("2026-03-10T10:00:00Z"), "sent", 4).has_value());
   s.journey("", "entered", at("2026-03-10T09:00:00Z"));
   // A step since renamed.
-  REQUIRE(s.pacing->count("scenario:cart", "old_first", at("2026-03-14T10:00:00Z"), "sent", 2).has_value());
+  REQUIRE(s.pacing->count("scenario:cart", "old_first", "", at("2026-03-14T10:00:00Z"), "sent", 2).has_value());
 
   // The first reminder reaches all three.
   for (const auto who : {a, b, c}) s.enqueue(who, "first", at("2026-03-18T10:00:00Z"));

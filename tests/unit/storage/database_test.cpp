@@ -221,3 +221,43 @@ TEST_CASE("v7 rebuilds a v6 outbox keeping every message, and admits the state '
   CHECK_FALSE(db.exec("UPDATE outbox SET state = 'held' WHERE id = 8").has_value());
   CHECK(scalar(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'outbox'") == "6");
 }
+
+TEST_CASE("v8 keeps v7's counters and messages, with no variant, and counts per variant from then on") {
+  temp_dir dir;
+  {
+    sqlite3* raw = nullptr;
+    REQUIRE(sqlite3_open(dir.db_file().c_str(), &raw) == SQLITE_OK);
+    std::string script;
+    for (const auto& m : detail::migrations()) {
+      if (m.version <= 7) script += std::string{m.sql} + "\n";
+    }
+    script += R"sql(
+      PRAGMA user_version = 7;
+      INSERT INTO subscriptions (id, endpoint, p256dh, auth, created_at, updated_at)
+        VALUES (1, 'https://fcm.googleapis.com/fcm/send/x', 'k', 'a', 1, 1);
+      INSERT INTO outbox (id, subscription_id, payload, ttl_seconds, source, state, created_at, next_attempt_at,
+                          expires_at)
+        VALUES (7, 1, x'6869', 60, 'scenario:cart/first', 'sent', 100, 100, 60100);
+      INSERT INTO pacing_counters (source, step, hour, metric, n) VALUES ('scenario:cart', 'first', 5, 'sent', 3);
+      INSERT INTO unsubscribe_attributions (subscription_id, at, kind, source, step, outbox_id, sent_at)
+        VALUES (1, 200, 'gone', 'scenario:cart', 'first', 7, 100);
+    )sql";
+    char* err = nullptr;
+    const int rc = sqlite3_exec(raw, script.c_str(), nullptr, nullptr, &err);
+    INFO((err != nullptr ? err : ""));
+    sqlite3_free(err);
+    sqlite3_close(raw);
+    REQUIRE(rc == SQLITE_OK);
+  }
+  auto db = open_ok(dir.db_file());
+  CHECK(db.schema_version() == latest_schema_version());
+  CHECK(scalar(db, "SELECT '[' || variant || ']' FROM outbox WHERE id = 7") == "[]");
+  CHECK(scalar(db, "SELECT '[' || variant || ']' FROM unsubscribe_attributions") == "[]");
+  CHECK(scalar(db, "SELECT source || ' ' || step || ' [' || variant || '] ' || hour || ' ' || metric || ' ' || n "
+                   "FROM pacing_counters") == "scenario:cart first [] 5 sent 3");
+  // The variant is part of the key: two variants of one step count apart.
+  CHECK(db.exec("INSERT INTO pacing_counters (source, step, variant, hour, metric, n) "
+                "VALUES ('scenario:cart', 'first', 'b', 5, 'sent', 1)")
+            .has_value());
+  CHECK(scalar(db, "SELECT count(*) FROM pacing_counters") == "2");
+}

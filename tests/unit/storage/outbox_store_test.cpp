@@ -14,6 +14,7 @@
 #include "test_support.hpp"
 #include "webpushd/storage/database.hpp"
 #include "webpushd/storage/outbox_store.hpp"
+#include "webpushd/storage/pacing_store.hpp"
 #include "webpushd/storage/subscription_store.hpp"
 
 using namespace webpushd;
@@ -581,4 +582,43 @@ TEST_CASE("an enqueue that returned survives the process being killed") {
   const auto claimed = outbox->claim_due(system_clock{}.now() + 1s, 10).value();
   REQUIRE(claimed.size() == 5);
   CHECK(claimed[0].payload == bytes{'d', 'u', 'r', 'a', 'b', 'l', 'e'});
+}
+
+TEST_CASE_FIXTURE(fixture, "a message's A/B variant is stored, and its sends and unsubscribes count under it") {
+  const auto sub = subscription();
+  auto a = message(sub);
+  a.source = "scenario:cart/first";
+  a.variant = "a";
+  auto b = message(sub);
+  b.source = "scenario:cart/first";
+  b.variant = "b";
+  auto plain = message(sub);
+  plain.source = "scenario:cart/second";
+  const auto ids = enqueue({a, b, plain});
+  CHECK(row(ids[0]).variant == "a");
+  CHECK(row(ids[1]).variant == "b");
+  CHECK(row(ids[2]).variant.empty());
+
+  REQUIRE(claim().size() == 3);
+  record({outcome(ids[0], outbox_state::sent, 201), outcome(ids[1], outbox_state::sent, 201),
+          outcome(ids[2], outbox_state::sent, 201)});
+  auto pacing = make_sqlite_pacing_store(db);
+  clock.advance(1min);
+  // The latest accepted push is blamed: the three finished together, so the
+  // highest id (the step without variants) — then b once that one is gone.
+  REQUIRE(pacing->attribute_unsubscribe(sub, "unsubscribe", "", clock.now(), 24h).has_value());
+  auto totals = pacing->totals("scenario:cart", clock.now() - 1h, clock.now() + 1h);
+  REQUIRE(totals);
+  std::vector<std::string> seen;
+  for (const auto& t : *totals) seen.push_back(t.step + "/" + t.variant + " " + t.metric + "=" + std::to_string(t.n));
+  CHECK(seen == std::vector<std::string>{"first/a sent=1", "first/b sent=1", "second/ sent=1",
+                                         "second/ unsubscribed:unsubscribe=1"});
+
+  CHECK(db.exec("DELETE FROM outbox WHERE id = " + std::to_string(ids[2])).has_value());
+  REQUIRE(pacing->attribute_unsubscribe(sub, "gone", "", clock.now(), 24h).has_value());
+  auto blamed = pacing->attributions("scenario:cart", clock.now() - 1h, clock.now() + 1h, 10);
+  REQUIRE(blamed);
+  REQUIRE(blamed->size() == 2);
+  CHECK(blamed->front().kind == "gone");
+  CHECK(blamed->front().variant == "b");
 }
