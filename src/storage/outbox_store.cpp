@@ -19,6 +19,8 @@ constexpr std::string_view row_columns = R"sql(
     id, subscription_id, state, attempts, last_status, last_reason, location, source, created_at,
     next_attempt_at, finished_at, ttl_seconds, urgency, topic, expires_at, claimed_at, length(payload),
     category, variant)sql";
+// The column a query selects right after row_columns (the payload, for exports).
+constexpr int after_row_columns = 19;
 
 result<outbox_row> read_row(const detail::statement& s) {
   outbox_row row;
@@ -108,7 +110,7 @@ result<std::vector<outbox_row>> read_rows(detail::statement& stmt, bool with_pay
     if (!*row) break;
     auto out = read_row(stmt);
     if (!out) return tl::unexpected(std::move(out.error()));
-    if (with_payload) out->payload = stmt.column_blob(18);
+    if (with_payload) out->payload = stmt.column_blob(after_row_columns);
     rows.push_back(std::move(*out));
   }
   return rows;
