@@ -38,5 +38,7 @@ void add_consent_commands(CLI::App& app);
 void add_scenarios_commands(CLI::App& app);
 /// @brief `simulate`: replay an event trace against the scenarios in virtual time.
 void add_simulate_command(CLI::App& app);
+/// @brief `dashboard hash-password`: a password hash for config `dashboard.users`.
+void add_dashboard_commands(CLI::App& app);
 
 }  // namespace webpushctl

@@ -4,7 +4,7 @@
 #include "commands.hpp"
 
 int main(int argc, char** argv) {
-  CLI::App app{"webpushctl - operate webpushd: keys, one-off sends, the outbox, scenario checks, benchmarks"};
+  CLI::App app{"webpushctl - operate webpushd: keys, one-off sends, the outbox, scenario checks, dashboard users, benchmarks"};
   app.require_subcommand(1);
   app.footer(
       "Exit codes: 0 ok/accepted, 1 usage or input error, 2 rejected permanently,\n"
@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   webpushctl::add_delivery_commands(app);
   webpushctl::add_outbox_commands(app);
   webpushctl::add_consent_commands(app);
+  webpushctl::add_dashboard_commands(app);
   webpushctl::add_bench_commands(app);
   webpushctl::add_bench_deliver_command(app);
   try {
