@@ -15,6 +15,7 @@
 #include "schema_validation.hpp"
 #include "webpushd/app/scenario_files.hpp"
 #include "webpushd/automation/message.hpp"
+#include "webpushd/crypto/password.hpp"
 #include "webpushd/core/text.hpp"
 #include "webpushd/ingest/events.hpp"
 #include "yaml_to_json.hpp"
@@ -434,6 +435,36 @@ result<void> read_pacing(const json& root, config& c, const std::string& source,
   return {};
 }
 
+// `dashboard:`. A password hash that does not parse would lock everyone out
+// at the first login: refuse it here, at its line.
+result<void> read_dashboard(const json& root, config& c, const std::string& source, const located_json& doc) {
+  if (!root.contains("dashboard")) return {};
+  const json& d = root.at("dashboard");
+  c.dashboard.session_lifetime = duration_at(d, "session_lifetime", c.dashboard.session_lifetime);
+  if (c.dashboard.session_lifetime < std::chrono::minutes{5} || c.dashboard.session_lifetime > std::chrono::hours{24 * 30}) {
+    return fail("config_invalid", position_prefix(source, "/dashboard/session_lifetime", doc.positions) +
+                                      ": dashboard.session_lifetime: must be between 5m and 30d");
+  }
+  const json users = d.value("users", json::array());
+  for (std::size_t i = 0; i < users.size(); ++i) {
+    const std::string at = "/dashboard/users/" + std::to_string(i);
+    dashboard_user_config u{users[i].at("name").get<std::string>(), users[i].at("password_hash").get<std::string>()};
+    if (auto parsed = crypto::parse_password_hash(u.password_hash); !parsed) {
+      return fail("config_invalid", position_prefix(source, at + "/password_hash", doc.positions) + ": dashboard.users." +
+                                        std::to_string(i) + ".password_hash: " + parsed.error().message);
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      if (c.dashboard.users[j].name == u.name) {
+        return fail("config_invalid", position_prefix(source, at + "/name", doc.positions) + ": dashboard.users." +
+                                          std::to_string(i) + ".name: '" + u.name + "' repeats entry " +
+                                          std::to_string(j));
+      }
+    }
+    c.dashboard.users.push_back(std::move(u));
+  }
+  return {};
+}
+
 result<void> check_ranges(const config& c, const std::string& source, const located_json& doc) {
   const auto at = [&](const std::string& pointer) { return position_prefix(source, pointer, doc.positions); };
   const auto lifetime = c.vapid.token_lifetime;
@@ -631,6 +662,7 @@ result<config> parse_config_base(std::string_view text, const std::string& sourc
   c.automation.scenarios = std::make_shared<const automation::scenario_set>(automation::scenario_set{{}, c.automation.utm});
 
   if (auto ok = read_pacing(root, c, source_name, *doc); !ok) return tl::unexpected(ok.error());
+  if (auto ok = read_dashboard(root, c, source_name, *doc); !ok) return tl::unexpected(ok.error());
 
   const json& logging = section(root, "logging");
   c.logging.format = value_at<std::string>(logging, "format", "auto");

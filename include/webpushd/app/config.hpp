@@ -122,6 +122,22 @@ struct pacing_config {
   std::chrono::milliseconds adaptive_interval{std::chrono::minutes{10}};
 };
 
+/// @brief `dashboard.users[]` — one person who may log in to GET /dashboard.
+struct dashboard_user_config {
+  std::string name;           ///< the login name, shown in logs
+  std::string password_hash;  ///< `$scrypt$…` from `webpushctl dashboard hash-password` (checked at load)
+  bool operator==(const dashboard_user_config&) const = default;
+};
+
+/// @brief `dashboard:` — the marketers' page and who may log in to it.
+struct dashboard_config {
+  /// @brief Empty: one user `admin` whose password the daemon generates at
+  /// first start into data_dir (see README, "Reading the dashboard").
+  std::vector<dashboard_user_config> users;
+  std::chrono::milliseconds session_lifetime{std::chrono::hours{12}};  ///< 5m–30d
+  bool operator==(const dashboard_config&) const = default;
+};
+
 /// @brief `logging:`.
 struct logging_config {
   std::string format = "auto";  ///< auto | json | text
@@ -139,6 +155,7 @@ struct config {
   events_config events;
   automation_config automation;
   pacing_config pacing;
+  dashboard_config dashboard;
   logging_config logging;
 };
 

@@ -289,3 +289,54 @@ TEST_CASE("pacing: the example's defaults, nothing when the section is absent, e
                   c.error().message);
   }
 }
+
+TEST_CASE("dashboard: users with password hashes, the session lifetime, errors at their line") {
+  SUBCASE("absent: no users (the daemon makes an initial admin) and 12h sessions") {
+    const auto c = parse(minimal);
+    REQUIRE(c.has_value());
+    CHECK(c->dashboard.users.empty());
+    CHECK(c->dashboard.session_lifetime == 12h);
+  }
+  // A real hash at the cheapest cost, as webpushctl dashboard hash-password makes them.
+  const std::string hash = "$scrypt$ln=10,r=8,p=1$AAECAwQFBgcICQoLDA0ODw$AAECAwQFBgcICQoLDA0ODwABAgMEBQYHCAkKCwwNDg8";
+  SUBCASE("users and lifetime") {
+    const auto c = parse(minimal + "dashboard:\n  session_lifetime: 2h\n  users:\n    - name: marketing\n      password_hash: '" +
+                         hash + "'\n    - {name: ops@shop, password_hash: '" + hash + "'}\n");
+    REQUIRE_MESSAGE(c.has_value(), (c ? "" : c.error().message));
+    REQUIRE(c->dashboard.users.size() == 2);
+    CHECK(c->dashboard.users[0].name == "marketing");
+    CHECK(c->dashboard.users[0].password_hash == hash);
+    CHECK(c->dashboard.users[1].name == "ops@shop");
+    CHECK(c->dashboard.session_lifetime == 2h);
+  }
+  SUBCASE("a password where the hash belongs is refused at its line and not repeated") {
+    const auto c = parse(minimal + "dashboard:\n  users:\n    - name: marketing\n      password_hash: hunter2hunter2\n");
+    REQUIRE_FALSE(c.has_value());
+    CHECK_MESSAGE(c.error().message.find("shop.yaml:6:22: dashboard.users.0.password_hash: not a password hash made by "
+                                         "'webpushctl dashboard hash-password'") != std::string::npos,
+                  c.error().message);
+    CHECK(c.error().message.find("hunter2") == std::string::npos);
+  }
+  SUBCASE("a repeated name") {
+    const auto c = parse(minimal + "dashboard:\n  users:\n    - {name: a, password_hash: '" + hash +
+                         "'}\n    - {name: a, password_hash: '" + hash + "'}\n");
+    REQUIRE_FALSE(c.has_value());
+    CHECK_MESSAGE(c.error().message.find("shop.yaml:6:14: dashboard.users.1.name: 'a' repeats entry 0") !=
+                      std::string::npos,
+                  c.error().message);
+  }
+  SUBCASE("lifetime out of range, unknown key, bad name") {
+    auto c = parse(minimal + "dashboard:\n  session_lifetime: 60d\n");
+    REQUIRE_FALSE(c.has_value());
+    CHECK_MESSAGE(c.error().message.find("shop.yaml:4:21: dashboard.session_lifetime: must be between 5m and 30d") !=
+                      std::string::npos,
+                  c.error().message);
+    c = parse(minimal + "dashboard:\n  user: []\n");
+    REQUIRE_FALSE(c.has_value());
+    CHECK_MESSAGE(c.error().message.find("shop.yaml:4:3: dashboard.user: unknown key") != std::string::npos,
+                  c.error().message);
+    c = parse(minimal + "dashboard:\n  users:\n    - {name: 'a b', password_hash: '" + hash + "'}\n");
+    REQUIRE_FALSE(c.has_value());
+    CHECK_MESSAGE(c.error().message.find("dashboard.users.0.name") != std::string::npos, c.error().message);
+  }
+}
