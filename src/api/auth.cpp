@@ -46,6 +46,20 @@ result<std::string> authenticate_backend(const api_key_set& keys, const request&
   return std::move(*name);
 }
 
+result<reader_identity> authenticate_reader(const api_key_set& keys, const session_check& sessions,
+                                            const request& req) {
+  if (req.header_count("Authorization") > 0) {
+    auto name = authenticate_backend(keys, req);
+    if (!name) return tl::unexpected(name.error());
+    return reader_identity{std::move(*name), {}};
+  }
+  if (sessions) {
+    if (auto user = sessions(req)) return reader_identity{{}, std::move(*user)};
+  }
+  return fail("unauthorized",
+              "this endpoint needs an API key (Authorization: Bearer <key>) or a dashboard session (log in at /dashboard)");
+}
+
 result<std::string> subscriber_token(const request& req) {
   auto token = authorization_credential(req, "Subscriber");
   if (!token) return fail("unauthorized", "this endpoint needs the subscription's token: Authorization: Subscriber <token>");

@@ -83,7 +83,8 @@ std::optional<std::string> percent_decode(std::string_view text, bool plus_is_sp
   return out;
 }
 
-router::router(cors_policy cors, api_key_set keys) : cors_(std::move(cors)), keys_(std::move(keys)) {}
+router::router(cors_policy cors, api_key_set keys, session_check sessions)
+    : cors_(std::move(cors)), keys_(std::move(keys)), sessions_(std::move(sessions)) {}
 router::~router() = default;
 
 void router::add(std::string_view method, std::string_view pattern, access who, handler h) {
@@ -242,6 +243,14 @@ void router::dispatch(request&& req, respond_fn respond) const {
       return;
     }
     req.api_key_name = std::move(*name);
+  } else if (chosen->who == access::reader) {
+    auto who = authenticate_reader(keys_, sessions_, req);
+    if (!who) {
+      respond(unauthorized_response(who.error(), "Bearer"));
+      return;
+    }
+    req.api_key_name = std::move(who->api_key_name);
+    req.dashboard_user = std::move(who->user);
   } else if (chosen->who == access::subscriber) {
     auto token = subscriber_token(req);
     if (!token) {

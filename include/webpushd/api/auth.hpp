@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// @brief The two credential schemes, kept apart by construction.
+/// @brief The credential schemes, kept apart by construction.
 ///
 /// - Backend (shop servers): `Authorization: Bearer <api key>`, keys from the
 ///   config, checked here against every configured key in constant time.
@@ -8,6 +8,12 @@
 ///   `Authorization: Subscriber <token>`; the token is minted when the
 ///   subscription is created and verified by the consent handlers against
 ///   the subscription it names.
+/// - Dashboard session (a marketer's browser on GET /dashboard): the
+///   `webpushd_session` cookie set by POST /dashboard/login, HMAC-signed with
+///   an expiry (dashboard_auth.hpp). It opens only `reader` routes — the
+///   read-only figures — never a backend route, and a Bearer key opens those
+///   too. Reader routes never answer CORS, and the cookie is SameSite=Strict,
+///   so another site's page can neither send it nor read the answer.
 ///
 /// The router applies them by route (see access in router.hpp): a backend
 /// route accepts only Bearer and only a configured key, so a subscriber token
@@ -15,6 +21,7 @@
 /// not even looked at); a subscriber route accepts only the Subscriber scheme,
 /// so an API key sent as Bearer is refused before the handler runs.
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -61,6 +68,23 @@ std::optional<std::string> authorization_credential(const request& req, std::str
 /// @brief Checks `Authorization: Bearer <key>` against `keys`; the key's name
 /// on success. Error `unauthorized` (401) otherwise.
 result<std::string> authenticate_backend(const api_key_set& keys, const request& req);
+
+/// @brief Checks a request's dashboard session cookie: the user's name, or
+/// nullopt when there is no valid session.
+using session_check = std::function<std::optional<std::string>(const request&)>;
+
+/// @brief Who a reader route is serving.
+struct reader_identity {
+  std::string api_key_name;  ///< set when a Bearer API key was presented
+  std::string user;          ///< set when a dashboard session was
+};
+
+/// @brief The `reader` rule: with an `Authorization` header it must be a
+/// valid Bearer key (a wrong key is refused even if a session cookie is
+/// there: the caller meant the key); without one, a valid session cookie.
+/// Error `unauthorized` (401) otherwise.
+result<reader_identity> authenticate_reader(const api_key_set& keys, const session_check& sessions,
+                                            const request& req);
 
 /// @brief The token from `Authorization: Subscriber <token>` (unverified).
 /// Error `unauthorized` (401) if absent or of another scheme.

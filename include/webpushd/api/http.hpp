@@ -29,8 +29,12 @@ struct request {
   std::string remote_ip;  ///< peer address, or X-Forwarded-For's last entry if trusted
   unsigned version = 11;  ///< 10 for HTTP/1.0, 11 for HTTP/1.1
   std::string route;      ///< the matched pattern, e.g. "/v1/subscriptions/{id}" (for logs and metrics)
-  /// @brief Set by the router on access::backend routes: the name of the API key that matched.
+  /// @brief Set by the router on access::backend routes, and on access::reader
+  /// routes called with a key: the name of the API key that matched.
   std::string api_key_name;
+  /// @brief Set by the router on access::reader routes called with a
+  /// dashboard session: the logged-in user's name.
+  std::string dashboard_user;
   /// @brief Set by the router on access::subscriber routes: the token from
   /// `Authorization: Subscriber <token>`, not yet verified (the handler checks
   /// it against the subscription it names).

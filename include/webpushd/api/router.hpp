@@ -20,6 +20,8 @@ enum class access {
   browser,     ///< anyone, no credential, CORS for the shop origins (/v1/vapid-public-key, /sdk/*)
   subscriber,  ///< `Authorization: Subscriber <token>` required (the handler verifies it); CORS
   backend,     ///< `Authorization: Bearer <api key>` checked against the key set; never CORS
+  reader,      ///< read-only figures: a backend API key as for `backend`, or (with no Authorization
+               ///< header) a valid dashboard session cookie; never CORS. See authenticate_reader.
 };
 
 /// @brief Method + pattern → handler.
@@ -32,8 +34,11 @@ enum class access {
 /// browser-facing routes and lists `Allow` otherwise.
 class router {
  public:
-  /// @brief `cors` applies to browser and subscriber routes, `keys` to backend routes.
-  explicit router(cors_policy cors = cors_policy{}, api_key_set keys = api_key_set{});
+  /// @brief `cors` applies to browser and subscriber routes, `keys` to backend
+  /// and reader routes, `sessions` (the dashboard's session cookie; none: no
+  /// session is ever valid) to reader routes.
+  explicit router(cors_policy cors = cors_policy{}, api_key_set keys = api_key_set{},
+                  session_check sessions = {});
   ~router();
   router(const router&) = delete;
   router& operator=(const router&) = delete;
@@ -53,6 +58,7 @@ class router {
   std::vector<std::unique_ptr<route>> routes_;
   cors_policy cors_;
   api_key_set keys_;
+  session_check sessions_;
 };
 
 /// @brief Percent-decodes `text`; with `plus_is_space` (query strings) '+'
