@@ -56,12 +56,14 @@ response static_assets::serve(const request& req) const {
   return res;
 }
 
-void static_assets::install(router& r) const {
+void static_assets::install(router& r, access who) const {
   auto files = std::make_shared<const static_assets>(*this);
   for (const auto& [path, a] : assets_) {
-    r.add("GET", path, access::browser, [files](request&& req, respond_fn respond) { respond(files->serve(req)); });
+    r.add("GET", path, who, [files](request&& req, respond_fn respond) { respond(files->serve(req)); });
   }
 }
+
+void static_assets::install(router& r) const { install(r, access::browser); }
 
 std::string content_type_for(std::string_view path) {
   struct mapping {
@@ -83,9 +85,19 @@ std::string content_type_for(std::string_view path) {
   return "application/octet-stream";
 }
 
-static_assets web_assets(std::span<const embedded_file> files) {
+static_assets web_assets(std::span<const embedded_file> files) { return web_assets("", "", files); }
+
+const embedded_file* find_embedded(std::string_view path, std::span<const embedded_file> files) {
+  for (const auto& f : files) {
+    if (f.path == path) return &f;
+  }
+  return nullptr;
+}
+
+static_assets web_assets(std::string_view folder, std::string_view except_suffix, std::span<const embedded_file> files) {
   static_assets out;
   for (const auto& f : files) {
+    if (!f.path.starts_with(folder) || (!except_suffix.empty() && f.path.ends_with(except_suffix))) continue;
     // A service worker and HTML pages must be revalidated each time, or a
     // browser keeps running an old worker; the rest may be cached a while
     // (the ETag makes the revalidation after that cheap).

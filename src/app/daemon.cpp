@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "webpushd/api/dashboard_routes.hpp"
 #include "webpushd/api/delivery_routes.hpp"
 #include "webpushd/api/event_routes.hpp"
 #include "webpushd/api/health.hpp"
@@ -19,6 +20,9 @@
 #include "webpushd/automation/engine.hpp"
 #include "webpushd/automation/scheduler.hpp"
 #include "webpushd/consent/subscriber_service.hpp"
+#include "webpushd/crypto/password.hpp"
+#include "webpushd/crypto/primitives.hpp"
+#include "webpushd/crypto/secret_file.hpp"
 #include "webpushd/app/logging.hpp"
 #include "webpushd/delivery/dispatcher.hpp"
 #include "webpushd/delivery/endpoint_rules.hpp"
@@ -81,6 +85,7 @@ struct daemon::impl {
   // api: declared last so the server goes first when impl is destroyed.
   std::optional<storage::database> health_db;  // its own connection: database is one-thread
   std::mutex health_mutex;
+  std::unique_ptr<api::dashboard_auth> dashboard;  // before the router: its routes and session check use it
   std::unique_ptr<api::router> router;
   std::unique_ptr<api::http_server> server;
 };
@@ -131,6 +136,45 @@ std::string public_url_of(const server_config& server) {
   const bool v6 = server.listen_host.find(':') != std::string::npos;
   return "http://" + (v6 ? "[" + server.listen_host + "]" : server.listen_host) + ":" +
          std::to_string(server.listen_port);
+}
+
+// scheme://host[:port] of the public URL (its path dropped); "" when unset.
+std::string origin_of(const std::string& url) {
+  const auto scheme_end = url.find("://");
+  if (scheme_end == std::string::npos) return {};
+  return url.substr(0, url.find('/', scheme_end + 3));
+}
+
+// The dashboard's users: the config's, or else one `admin` whose password
+// is generated once into the data folder, so that a fresh install can log in
+// without editing the config first (README, "Reading the dashboard").
+result<std::vector<api::dashboard_user>> dashboard_users(const config& cfg) {
+  std::vector<api::dashboard_user> users;
+  for (const auto& u : cfg.dashboard.users) {
+    auto parsed = crypto::parse_password_hash(u.password_hash);
+    if (!parsed) return tl::unexpected(parsed.error());  // load_config checked it already
+    users.push_back({u.name, std::move(*parsed), u.password_hash});
+  }
+  if (!users.empty()) return users;
+  const auto file = cfg.data_dir / "dashboard_password";
+  std::error_code ec;
+  const bool existed = std::filesystem::exists(file, ec);
+  if (!existed) {
+    // 20 base64url characters: 120 random bits, typed or pasted once.
+    if (auto ok = crypto::write_secret_file(file, crypto::random_token(15)); !ok) return tl::unexpected(ok.error());
+  }
+  auto password = crypto::read_secret_file(file);
+  if (!password) return tl::unexpected(password.error());
+  if (password->empty()) return fail("config_invalid", file.string() + " is empty: delete it to get a new password");
+  // A fresh salt at each start; sessions are bound to the password itself
+  // (a digest), so they survive a restart and end when the file changes.
+  const auto hash = crypto::hash_password(*password);
+  const auto binding = crypto::sha256(as_bytes("generated admin password\n" + *password));
+  users.push_back({"admin", *crypto::parse_password_hash(hash), hex_encode(binding)});
+  spdlog::warn("dashboard: no dashboard.users configured: log in at /dashboard as 'admin' with the password in {}{} "
+               "(set dashboard.users to choose your own)",
+               file.string(), existed ? "" : " (generated now, mode 0600)");
+  return users;
 }
 
 }  // namespace
@@ -272,7 +316,25 @@ result<std::unique_ptr<daemon>> daemon::create(const config& cfg, const clock& c
   std::vector<api::api_key> keys;
   for (const auto& k : cfg.server.api_keys) keys.push_back({k.name, k.key});
   if (keys.empty()) spdlog::warn("no server.api_keys configured: backend endpoints refuse every request");
-  s.router = std::make_unique<api::router>(api::cors_policy{cfg.server.cors_origins}, api::api_key_set{keys});
+  auto users = dashboard_users(cfg);
+  if (!users) return tl::unexpected(users.error());
+  bool session_key_created = false;
+  auto session_key = crypto::load_or_create_key(cfg.data_dir / "dashboard.key", 32, session_key_created);
+  if (!session_key) return tl::unexpected(session_key.error());
+  if (session_key_created) {
+    spdlog::info("generated a new dashboard session key in {}", (cfg.data_dir / "dashboard.key").string());
+  }
+  api::dashboard_auth::options dopts;
+  dopts.session_lifetime = std::chrono::duration_cast<std::chrono::seconds>(cfg.dashboard.session_lifetime);
+  dopts.secure_cookie = cfg.server.public_url.starts_with("https://");
+  s.dashboard = std::make_unique<api::dashboard_auth>(std::move(*users), std::move(*session_key), dopts, clk);
+  s.router = std::make_unique<api::router>(
+      api::cors_policy{cfg.server.cors_origins}, api::api_key_set{keys},
+      [auth = s.dashboard.get()](const api::request& req) -> std::optional<std::string> {
+        auto session = auth->session_of(req);
+        if (!session) return std::nullopt;
+        return std::move(session->user);
+      });
   api::add_health_route(*s.router, [&s]() -> result<void> {
     std::lock_guard lock(s.health_mutex);
     return s.health_db->check();
@@ -284,7 +346,8 @@ result<std::unique_ptr<daemon>> daemon::create(const config& cfg, const clock& c
   api::add_event_routes(*s.router, *s.events);
   api::add_campaign_routes(*s.router, *s.campaigns);
   api::add_scenario_routes(*s.router, *s.scenario_stats);
-  api::web_assets().install(*s.router);
+  api::add_dashboard_routes(*s.router, *s.dashboard, {origin_of(cfg.server.public_url)});
+  api::web_assets("sdk/").install(*s.router);
   api::server_options http;
   http.host = cfg.server.listen_host;
   http.port = cfg.server.listen_port;
@@ -348,7 +411,7 @@ void daemon::reload(const config& next) {
   }
   const bool restart_needed = next.data_dir != cur.data_dir || next.vapid.subject != cur.vapid.subject ||
                               next.vapid.private_key_file != cur.vapid.private_key_file ||
-                              next.server != cur.server ||
+                              next.server != cur.server || next.dashboard != cur.dashboard ||
                               next.delivery.endpoints.allowed_hosts != cur.delivery.endpoints.allowed_hosts ||
                               next.delivery.max_in_flight != cur.delivery.max_in_flight;
   // Scenarios take effect at once; running journeys continue by step name
@@ -365,7 +428,9 @@ void daemon::reload(const config& next) {
   impl_->gate->set_policy(std::make_shared<const pacing::policy>(next.pacing.policy));
   log_pacing(next.pacing);
   impl_->cfg.pacing = next.pacing;
-  if (restart_needed) spdlog::warn("reload: storage, VAPID, listener and delivery changes take effect at restart");
+  if (restart_needed) {
+    spdlog::warn("reload: storage, VAPID, listener, delivery and dashboard changes take effect at restart");
+  }
   spdlog::info("reload: configuration {} is valid", next.source.string());
 }
 

@@ -1,5 +1,5 @@
 // schemas/openapi.yaml describes the API the daemon implements: every route
-// the daemon registers (src/api/handlers, src/app/daemon.cpp, the SDK files)
+// the daemon registers (src/api/handlers, src/app/daemon.cpp, the SDK's and the dashboard's files)
 // is in it with the right security scheme, every path and method in it is
 // answered by the running daemon (OPTIONS lists exactly those methods), and
 // docs/API.md names the same routes. The YAML is read with the `yaml`
@@ -80,13 +80,14 @@ describe('schemas/openapi.yaml', () => {
   });
   after(async () => { if (daemon) await stopChild(daemon.child); });
 
-  test('is OpenAPI 3.0 with resolvable references, the error schema and both security schemes', () => {
+  test('is OpenAPI 3.0 with resolvable references, the error schema and the security schemes', () => {
     assert.match(spec.openapi, /^3\.0\.\d+$/);
     assert.ok(spec.info?.title && spec.info?.version);
     eachRef(spec, resolve);
     const schemes = spec.components.securitySchemes;
     assert.deepEqual(schemes.Bearer, { ...schemes.Bearer, type: 'http', scheme: 'bearer' });
     assert.deepEqual(schemes.Subscriber, { ...schemes.Subscriber, type: 'apiKey', in: 'header', name: 'Authorization' });
+    assert.deepEqual(schemes.DashboardSession, { ...schemes.DashboardSession, type: 'apiKey', in: 'cookie', name: 'webpushd_session' });
     const error = spec.components.schemas.Error.properties.error;
     assert.deepEqual([...error.required].sort(), ['code', 'field', 'message']);
     for (const { path: p, method, op } of specRoutes().values()) {
@@ -102,7 +103,10 @@ describe('schemas/openapi.yaml', () => {
         }
       }
       if (['post', 'put'].includes(method)) {
-        assert.ok(deref(op.requestBody)?.content?.['application/json']?.schema, `${method} ${p} has a JSON request body`);
+        // JSON everywhere but the dashboard's login form (form-encoded, as a browser posts it).
+        const content = deref(op.requestBody)?.content;
+        assert.ok(content?.['application/json']?.schema ?? (p.startsWith('/dashboard/') && content?.['application/x-www-form-urlencoded']?.schema),
+          `${method} ${p} has a JSON request body`);
       }
       for (const param of p.match(/\{[^}]+\}/g) ?? []) {
         const params = [...(spec.paths[p].parameters ?? []), ...(op.parameters ?? [])].map(deref);
@@ -114,7 +118,7 @@ describe('schemas/openapi.yaml', () => {
   test('every route registered in the sources is in it, with its security scheme, and nothing else', async () => {
     const registered = sourceRoutes();
     assert.ok(registered.size >= 15, `found only ${registered.size} route registrations`);
-    // The SDK files are registered in a loop: take those the daemon serves.
+    // The SDK's and the dashboard's files are registered in a loop: take those the daemon serves.
     for (const file of webFiles()) {
       if ((await fetch(daemon.base + file)).status === 200) registered.set(`GET ${file}`, 'browser');
     }
@@ -123,7 +127,7 @@ describe('schemas/openapi.yaml', () => {
     for (const [route, who] of registered) {
       const { op } = documented.get(route);
       const schemes = (op.security ?? spec.security ?? []).flatMap((s) => Object.keys(s));
-      const expected = { backend: ['Bearer'], subscriber: ['Subscriber'] }[who] ?? [];
+      const expected = { backend: ['Bearer'], subscriber: ['Subscriber'], reader: ['Bearer', 'DashboardSession'] }[who] ?? [];
       assert.deepEqual(schemes, expected, `${route} (access::${who})`);
     }
   });
@@ -144,7 +148,8 @@ describe('schemas/openapi.yaml', () => {
     const doc = readFileSync(path.join(sourceDir, 'docs', 'API.md'), 'utf8');
     const listed = new Set();
     for (const m of doc.matchAll(/^\| `(GET|POST|PUT|DELETE|PATCH) (\/[^`\s]+)`/gm)) listed.add(`${m[1]} ${shape(m[2].split('?')[0])}`);
-    const documented = [...specRoutes().keys()].filter((r) => !r.includes(' /sdk/')); // the SDK files are described in README
+    // The SDK's and the dashboard's files are described in README and web/*/README.md.
+    const documented = [...specRoutes().keys()].filter((r) => !r.includes(' /sdk/') && !/ \/dashboard\/.*\.(js|css)$/.test(r));
     assert.deepEqual([...listed].sort(), documented.sort());
   });
 });

@@ -1,8 +1,9 @@
 #pragma once
 /// @file
-/// @brief `POST /v1/campaigns`, `GET /v1/campaigns`, `GET /v1/campaigns/{id}`
-/// and `DELETE /v1/campaigns/{id}` (backend access: Bearer API key): thin
-/// handlers over automation::campaign_service (docs/API.md, "Campaigns").
+/// @brief `POST /v1/campaigns` and `DELETE /v1/campaigns/{id}` (backend
+/// access: Bearer API key), `GET /v1/campaigns` and `GET /v1/campaigns/{id}`
+/// (reader access: the API key or a dashboard session): thin handlers over
+/// automation::campaign_service (docs/API.md, "Campaigns").
 
 #include "webpushd/api/router.hpp"
 #include "webpushd/automation/campaigns.hpp"

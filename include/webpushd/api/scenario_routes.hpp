@@ -1,7 +1,7 @@
 #pragma once
 /// @file
-/// @brief `GET /v1/scenarios` and `GET /v1/scenarios/{name}/stats` (backend
-/// access: Bearer API key): thin handlers over
+/// @brief `GET /v1/scenarios` and `GET /v1/scenarios/{name}/stats` (reader
+/// access: a Bearer API key or a dashboard session): thin handlers over
 /// automation::scenario_stats_service (docs/API.md, "Scenario stats").
 
 #include "webpushd/api/router.hpp"

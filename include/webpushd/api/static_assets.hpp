@@ -1,7 +1,7 @@
 #pragma once
 /// @file
 /// @brief Files served from memory: the browser SDK, its service worker and
-/// (later) the dashboard. They are embedded into the binary at build time
+/// the dashboard's page. They are embedded into the binary at build time
 /// from web/ (cmake/EmbedFiles.cmake), so a deployed daemon never serves a
 /// copy that does not match its own API.
 
@@ -15,6 +15,7 @@
 namespace webpushd::api {
 
 class router;
+enum class access;
 
 /// @brief One file embedded by webpushd_embed_files().
 struct embedded_file {
@@ -43,8 +44,11 @@ class static_assets {
   const asset* find(std::string_view url_path) const;
   /// @brief 200 with the file, or 304 if `If-None-Match` names its ETag; 404 if unknown.
   response serve(const request& req) const;
-  /// @brief Adds a `GET` route (access::browser) for every file; the router
+  /// @brief Adds a `GET` route for every file, by default access::browser
+  /// (the SDK's files, loaded by shop pages on other origins); the router
   /// keeps a copy of the files.
+  void install(router& r, access who) const;
+  /// @brief install(r, access::browser).
   void install(router& r) const;
   /// @brief How many files.
   std::size_t size() const { return assets_.size(); }
@@ -61,5 +65,14 @@ std::string content_type_for(std::string_view path);
 /// (`sw.js`) and HTML with `no-cache` (always revalidated, as browsers expect
 /// for a worker that must update), everything else `public, max-age=3600`.
 static_assets web_assets(std::span<const embedded_file> files = embedded_web_files());
+
+/// @brief The same for the files under `folder` ("sdk/") only, excluding
+/// those whose name ends with `except_suffix` (e.g. ".html" for pages a
+/// handler serves itself).
+static_assets web_assets(std::string_view folder, std::string_view except_suffix = {},
+                         std::span<const embedded_file> files = embedded_web_files());
+
+/// @brief The embedded file at `path` ("dashboard/index.html"), or nullptr.
+const embedded_file* find_embedded(std::string_view path, std::span<const embedded_file> files = embedded_web_files());
 
 }  // namespace webpushd::api

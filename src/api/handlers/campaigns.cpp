@@ -45,7 +45,7 @@ void add_campaign_routes(router& r, automation::campaign_service& service) {
   });
   // Reads run on the service's read connection on the I/O thread: a
   // campaign row and one indexed count of its messages.
-  r.add("GET", "/v1/campaigns", access::backend, [svc](request&& req, respond_fn respond) {
+  r.add("GET", "/v1/campaigns", access::reader, [svc](request&& req, respond_fn respond) {
     auto limit = list_limit(req);
     if (!limit) return respond(error_response(limit.error()));
     auto views = svc->list(*limit);
@@ -54,7 +54,7 @@ void add_campaign_routes(router& r, automation::campaign_service& service) {
     for (const auto& v : *views) list.push_back(automation::to_json(v, false));
     respond(json_response(200, {{"campaigns", std::move(list)}}));
   });
-  r.add("GET", "/v1/campaigns/{id}", access::backend, [svc](request&& req, respond_fn respond) {
+  r.add("GET", "/v1/campaigns/{id}", access::reader, [svc](request&& req, respond_fn respond) {
     auto view = svc->get(req.params.at("id"));
     if (!view) return respond(error_response(view.error()));
     respond(json_response(200, automation::to_json(*view, true)));

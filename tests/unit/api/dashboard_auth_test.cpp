@@ -1,6 +1,6 @@
 // The dashboard's credentials: session cookies (signing, expiry, tampering,
 // revocation by a password change), failed-login limits, the `reader` access
-// rule in the router.
+// rule in the router, and the login/logout routes with a manual clock.
 #include <doctest/doctest.h>
 
 #include <future>
@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "webpushd/api/dashboard_auth.hpp"
+#include "webpushd/api/dashboard_routes.hpp"
 #include "webpushd/api/router.hpp"
 #include "webpushd/core/text.hpp"
 #include "webpushd/crypto/primitives.hpp"
@@ -224,3 +225,111 @@ TEST_CASE("the router's reader routes: key or session, never CORS, never a backe
   CHECK(call(r, "GET", "/v1/scenarios", {{"Cookie", cookie}}).status == 401);
 }
 
+TEST_CASE("login, cookie flags, logout and the failed-login limit through the routes") {
+  manual_clock clk;
+  dashboard_auth::options o;
+  o.session_lifetime = 2h;
+  o.limits = {3, 600s, 100};
+  dashboard_auth auth({user("anna", "correct horse")}, key_of('s'), o, clk);
+  router r{cors_policy{}, api_key_set{}, [&auth](const request& req) -> std::optional<std::string> {
+             auto s = auth.session_of(req);
+             if (!s) return std::nullopt;
+             return s->user;
+           }};
+  add_dashboard_routes(r, auth, {"https://push.shop.example"});
+  const std::vector<std::pair<std::string, std::string>> form = {
+      {"Content-Type", "application/x-www-form-urlencoded"}, {"Host", "127.0.0.1:8080"}};
+  auto html_form = form;
+  html_form.emplace_back("Accept", "text/html,application/xhtml+xml");
+
+  SUBCASE("GET /dashboard: the login form without a session, with the CSP") {
+    const auto res = call(r, "GET", "/dashboard");
+    CHECK(res.status == 200);
+    CHECK(res.content_type == "text/html; charset=utf-8");
+    CHECK(res.body.find("action=\"/dashboard/login\"") != std::string::npos);
+    CHECK(header_of(res, "Content-Security-Policy") == dashboard_csp);
+    CHECK(header_of(res, "Content-Security-Policy").find("script-src 'self';") != std::string::npos);
+    CHECK(header_of(res, "Cache-Control") == "no-store");
+    CHECK(header_of(res, "X-Frame-Options") == "DENY");
+  }
+  SUBCASE("a good login sets an HttpOnly, SameSite=Strict cookie that opens the page") {
+    auto res = call(r, "POST", "/dashboard/login", html_form, "name=anna&password=correct+horse");
+    CHECK(res.status == 303);
+    CHECK(header_of(res, "Location") == "/dashboard");
+    const auto set = header_of(res, "Set-Cookie");
+    CHECK(set.starts_with("webpushd_session=v1."));
+    CHECK(set.find("; Max-Age=7200; Path=/; HttpOnly; SameSite=Strict") != std::string::npos);
+    CHECK(set.find("Secure") == std::string::npos);  // plain http here
+    const auto cookie = "webpushd_session=" + cookie_value(set);
+    res = call(r, "GET", "/dashboard", {{"Cookie", cookie}});
+    CHECK(res.status == 200);
+    CHECK(res.body.find("/dashboard/app.js") != std::string::npos);
+    CHECK(header_of(res, "Content-Security-Policy") == dashboard_csp);
+    res = call(r, "GET", "/dashboard/session", {{"Cookie", cookie}});
+    CHECK(res.status == 200);
+    CHECK(nlohmann::json::parse(res.body)["user"] == "anna");
+    // Logout clears the cookie in the browser.
+    res = call(r, "POST", "/dashboard/logout", {{"Accept", "text/html"}, {"Cookie", cookie}});
+    CHECK(res.status == 303);
+    CHECK(header_of(res, "Set-Cookie") == "webpushd_session=; Max-Age=0; Path=/; HttpOnly; SameSite=Strict");
+    CHECK(call(r, "POST", "/dashboard/logout").status == 204);
+  }
+  SUBCASE("a script gets JSON: the user and expiry, or the project's errors") {
+    auto res = call(r, "POST", "/dashboard/login", form, "name=anna&password=correct%20horse");
+    CHECK(res.status == 200);
+    const auto body = nlohmann::json::parse(res.body);
+    CHECK(body["user"] == "anna");
+    CHECK(body["expires_at"] == format_rfc3339(std::chrono::floor<std::chrono::seconds>(clk.now()) + 2h));
+    res = call(r, "POST", "/dashboard/login", form, "name=anna&password=wrong");
+    CHECK(res.status == 401);
+    CHECK(code_of(res) == "unauthorized");
+    CHECK(header_of(res, "Set-Cookie").empty());
+    res = call(r, "POST", "/dashboard/login", form, "name=nobody&password=correct+horse");
+    CHECK(res.status == 401);
+    res = call(r, "POST", "/dashboard/login", form, "name=anna");
+    CHECK(res.status == 422);
+    CHECK(code_of(res) == "missing_field");
+    res = call(r, "POST", "/dashboard/login", {{"Content-Type", "application/json"}}, "{}");
+    CHECK(res.status == 415);
+  }
+  SUBCASE("the form gets a friendly page") {
+    const auto res = call(r, "POST", "/dashboard/login", html_form, "name=anna&password=nope");
+    CHECK(res.status == 401);
+    CHECK(res.content_type == "text/html; charset=utf-8");
+    CHECK(res.body.find("Wrong name or password.") != std::string::npos);
+    CHECK(header_of(res, "Content-Security-Policy") == dashboard_csp);
+  }
+  SUBCASE("logins from another site's page are refused") {
+    auto headers = form;
+    headers.emplace_back("Origin", "https://evil.example");
+    auto res = call(r, "POST", "/dashboard/login", headers, "name=anna&password=correct+horse");
+    CHECK(res.status == 403);
+    headers.back().second = "http://127.0.0.1:8080";
+    CHECK(call(r, "POST", "/dashboard/login", headers, "name=anna&password=correct+horse").status == 200);
+    headers.back().second = "https://push.shop.example";
+    CHECK(call(r, "POST", "/dashboard/login", headers, "name=anna&password=correct+horse").status == 200);
+    CHECK(call(r, "POST", "/dashboard/logout", {{"Origin", "null"}}).status == 403);
+  }
+  SUBCASE("after three failures the address is refused, even with the right password, until the window ends") {
+    for (int i = 0; i < 3; ++i) CHECK(call(r, "POST", "/dashboard/login", form, "name=anna&password=x").status == 401);
+    auto res = call(r, "POST", "/dashboard/login", form, "name=anna&password=correct+horse");
+    CHECK(res.status == 429);
+    CHECK(code_of(res) == "rate_limited");
+    CHECK(header_of(res, "Retry-After") == "600");
+    // Another address is not affected.
+    CHECK(call(r, "POST", "/dashboard/login", form, "name=anna&password=correct+horse", "203.0.113.8").status == 200);
+    clk.advance(600s);
+    CHECK(call(r, "POST", "/dashboard/login", form, "name=anna&password=correct+horse").status == 200);
+  }
+}
+
+TEST_CASE("same_origin_request") {
+  CHECK(same_origin_request("", "127.0.0.1:8080", ""));
+  CHECK(same_origin_request("http://127.0.0.1:8080", "127.0.0.1:8080", ""));
+  CHECK(same_origin_request("https://PUSH.shop.example", "push.shop.example", ""));
+  CHECK(same_origin_request("https://push.shop.example", "10.0.0.5:8080", "https://push.shop.example"));
+  CHECK_FALSE(same_origin_request("https://evil.example", "127.0.0.1:8080", "https://push.shop.example"));
+  CHECK_FALSE(same_origin_request("null", "127.0.0.1:8080", ""));
+  CHECK_FALSE(same_origin_request("http://127.0.0.1:8081", "127.0.0.1:8080", ""));
+  CHECK_FALSE(same_origin_request("ftp://127.0.0.1:8080", "127.0.0.1:8080", ""));
+}
