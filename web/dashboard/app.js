@@ -38,7 +38,6 @@
       if (v === undefined || v === null) continue;
       if (k === 'class') node.className = v;
       else if (k === 'text') node.textContent = v;
-      else if (k.startsWith('data-')) node.setAttribute(k, v);
       else node.setAttribute(k, v);
     }
     for (const c of children) if (c !== null && c !== undefined) node.append(c);
@@ -206,7 +205,8 @@
   function stepRow(body, prefix, label, cls) {
     return el('tr', { class: cls },
       el('td', { text: label }),
-      figure('td', body, [`${prefix}funnel.entered`, `${prefix}journeys.entered`]),
+      // A step's journeys.entered is always 0 (entering is journey-level): only the funnel's figure counts there.
+      figure('td', body, prefix === 'totals.' ? ['totals.funnel.entered', 'totals.journeys.entered'] : [`${prefix}funnel.entered`]),
       figure('td', body, [`${prefix}funnel.sent`, `${prefix}sent`]),
       figure('td', body, [`${prefix}funnel.shown`]),
       figure('td', body, [`${prefix}funnel.clicked`]),

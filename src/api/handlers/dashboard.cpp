@@ -20,7 +20,7 @@ void add_page_headers(response& res) {
   res.set_header("Content-Security-Policy", std::string(dashboard_csp))
       .set_header("X-Frame-Options", "DENY")
       .set_header("X-Content-Type-Options", "nosniff")
-      .set_header("Referrer-Policy", "no-referrer")
+      .set_header("Referrer-Policy", "same-origin")
       .set_header("Cache-Control", "no-store");
 }
 
