@@ -301,6 +301,7 @@ class sqlite_outbox_store final : public outbox_store {
         c.gate.priority = static_cast<int>(select->column_int(20));
         c.gate.value = select->column_optional_real(21);
         c.gate.due = from_unix_millis(select->column_int(22));
+        c.message.due_at = c.gate.due;
         if (const auto limit_ms = select->column_optional_int(23)) c.gate.defer_limit = from_unix_millis(*limit_ms);
         c.journey_exited = select->column_int(24) != 0;
         c.gate.variant = select->column_text(25);
@@ -489,6 +490,27 @@ class sqlite_outbox_store final : public outbox_store {
       c.of(*state) = n;
     }
     return c;
+  }
+
+  result<outbox_backlog> backlog(time_point now) override {
+    // Each subquery names the state its partial index covers (outbox_due,
+    // outbox_inflight), so none of them touches finished rows.
+    auto stmt = detail::statement::prepare_cached(db_, R"sql(
+        SELECT (SELECT count(*) FROM outbox WHERE state = 'queued'),
+               (SELECT count(*) FROM outbox WHERE state = 'queued' AND next_attempt_at <= ?1),
+               (SELECT count(*) FROM outbox WHERE state = 'sending'),
+               (SELECT min(next_attempt_at) FROM outbox WHERE state = 'queued' AND next_attempt_at <= ?1))sql");
+    if (!stmt) return tl::unexpected(std::move(stmt.error()));
+    auto row = stmt->bind_int(1, unix_millis(now)).step();
+    if (!row) return tl::unexpected(std::move(row.error()));
+    outbox_backlog b;
+    if (!*row) return b;
+    b.queued = stmt->column_int(0);
+    b.due = stmt->column_int(1);
+    b.sending = stmt->column_int(2);
+    if (const auto oldest = stmt->column_optional_int(3)) b.oldest_due = from_unix_millis(*oldest);
+    stmt->reset();  // ends the read: the connection may be a long-lived reader's
+    return b;
   }
 
   result<std::vector<outbox_row>> list(std::optional<outbox_state> state, std::size_t limit) override {

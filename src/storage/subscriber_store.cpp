@@ -311,6 +311,23 @@ class sqlite_subscriber_store final : public subscriber_store {
     return out;
   }
 
+  result<subscription_counts> count_by_state() override {
+    auto stmt = detail::statement::prepare_cached(db_, "SELECT state, count(*) FROM subscriptions GROUP BY state");
+    if (!stmt) return tl::unexpected(std::move(stmt.error()));
+    subscription_counts c;
+    for (;;) {
+      auto row = stmt->step();
+      if (!row) return tl::unexpected(std::move(row.error()));
+      if (!*row) break;
+      const auto state = stmt->column_text(0);
+      const std::int64_t n = stmt->column_int(1);
+      if (state == "active") c.active = n;
+      else if (state == "gone") c.gone = n;
+      else if (state == "erased") c.erased = n;
+    }
+    return c;
+  }
+
  private:
   // The subscriber `id`, or `unknown_subscription` (also when erased, unless
   // `allow_erased`).

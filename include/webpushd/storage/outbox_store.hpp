@@ -102,6 +102,7 @@ struct outbox_message {
   time_point created_at{};
   time_point expires_at{};    ///< created_at + ttl: past it the message is useless
   std::string category;       ///< empty: none
+  time_point due_at{};        ///< when this attempt fell due (next_attempt_at when claimed)
 };
 
 /// @brief The stored view of a message (for inspection, the CLI and tests).
@@ -188,6 +189,14 @@ struct outbox_counts {
   std::int64_t& of(outbox_state s) noexcept;
 };
 
+/// @brief What waits to be sent (metrics, status).
+struct outbox_backlog {
+  std::int64_t queued = 0;   ///< waiting, due or not yet
+  std::int64_t due = 0;      ///< of the queued, those due now
+  std::int64_t sending = 0;  ///< claimed, outcome not yet recorded
+  std::optional<time_point> oldest_due;  ///< when the longest-waiting due message fell due; none: nothing due
+};
+
 /// @brief Repository interface (SQLite now; another backend later).
 class outbox_store {
  public:
@@ -232,8 +241,13 @@ class outbox_store {
   virtual result<std::optional<time_point>> next_due() = 0;
   /// @brief One message's stored view.
   virtual result<std::optional<outbox_row>> get(std::int64_t id) = 0;
-  /// @brief Counts by state.
+  /// @brief Counts by state. Reads every row: for the CLI and tests, not
+  /// for something polled (see backlog()).
   virtual result<outbox_counts> counts() = 0;
+  /// @brief The live part of counts(), and how late the oldest due message
+  /// is, read from the partial indexes on queued and sending messages only,
+  /// so it costs the same however many finished messages the outbox keeps.
+  virtual result<outbox_backlog> backlog(time_point now) = 0;
   /// @brief Stored views, newest first, optionally only in one state (for
   /// inspection; not on the delivery path). Backends without it answer
   /// `not_supported`.

@@ -83,6 +83,13 @@ struct subscriber_removal {
   std::size_t messages_cancelled = 0;
 };
 
+/// @brief How many subscriptions are in each state.
+struct subscription_counts {
+  std::int64_t active = 0;
+  std::int64_t gone = 0;    ///< the push service said 404/410, or the subscriber unsubscribed
+  std::int64_t erased = 0;  ///< tombstones of GDPR erasures
+};
+
 /// @brief Repository interface (SQLite now; another backend later).
 class subscriber_store {
  public:
@@ -133,6 +140,10 @@ class subscriber_store {
   /// erased_reason). The row keeps its public id and dates, which the
   /// ledger's erase entry refers to. Errors: `unknown_subscription`.
   virtual result<subscriber_removal> erase(std::int64_t id, time_point now) = 0;
+  /// @brief Subscriptions by state (metrics, status). In SQLite this reads
+  /// every subscription row (no index holds the state), about a second per
+  /// million rows: callers cache it.
+  virtual result<subscription_counts> count_by_state() = 0;
 };
 
 /// @brief The SQLite implementation. Uses the given connection (not owned).

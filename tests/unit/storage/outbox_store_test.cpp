@@ -622,3 +622,43 @@ TEST_CASE_FIXTURE(fixture, "a message's A/B variant is stored, and its sends and
   CHECK(blamed->front().kind == "gone");
   CHECK(blamed->front().variant == "b");
 }
+
+TEST_CASE_FIXTURE(fixture, "backlog: queued, due, sending and the oldest due, from the partial indexes only") {
+  auto empty = outbox->backlog(clock.now());
+  REQUIRE(empty.has_value());
+  CHECK(empty->queued == 0);
+  CHECK_FALSE(empty->oldest_due.has_value());
+
+  const auto sub = subscription();
+  const auto first_due = clock.now();
+  enqueue({message(sub), message(sub)});
+  clock.advance(10s);
+  auto later = message(sub);
+  later.not_before = clock.now() + 1h;
+  enqueue({message(sub), later});
+  const auto finished = enqueue({message(sub)}).at(0);
+  clock.advance(5s);
+  // The oldest two (due first) are claimed: sending, and what remains due is 10 s younger.
+  const auto claimed = claim(2);
+  REQUIRE(claimed.size() == 2);
+  CHECK(claimed[0].due_at == first_due);  // the claim tells when the attempt fell due
+  auto b = outbox->backlog(clock.now());
+  REQUIRE(b.has_value());
+  CHECK(b->queued == 3);
+  CHECK(b->due == 2);
+  CHECK(b->sending == 2);
+  REQUIRE(b->oldest_due.has_value());
+  CHECK(*b->oldest_due == first_due + 10s);
+
+  // Finished rows do not count however many there are; the not-yet-due one is queued, not due.
+  const auto third = claim(2);
+  record({outcome(claimed[0].id, outbox_state::sent), outcome(claimed[1].id, outbox_state::gone),
+          outcome(third[0].id, outbox_state::sent), outcome(third[1].id, outbox_state::failed)});
+  CHECK(third[1].id == finished);
+  b = outbox->backlog(clock.now());
+  REQUIRE(b.has_value());
+  CHECK(b->queued == 1);
+  CHECK(b->due == 0);
+  CHECK(b->sending == 0);
+  CHECK_FALSE(b->oldest_due.has_value());
+}

@@ -290,3 +290,21 @@ TEST_CASE_FIXTURE(fixture, "verify reports a removed entry in the middle") {
   const auto v = ledger->verify().value();
   CHECK(v.first_broken_seq == 3);
 }
+
+TEST_CASE_FIXTURE(fixture, "count_by_state counts active, gone (unsubscribed or 404/410) and erased subscriptions") {
+  auto none = subscribers->count_by_state();
+  REQUIRE(none.has_value());
+  CHECK(none->active == 0);
+  const auto a = upsert(fields("a"));
+  upsert(fields("b"));
+  const auto c = upsert(fields("c"));
+  const auto d = upsert(fields("d"));
+  REQUIRE(subscribers->mark_unsubscribed(a.id, clock.now()));
+  REQUIRE(subs->mark_gone(c.id, "HTTP 410", clock.now()));
+  REQUIRE(subscribers->erase(d.id, clock.now()));
+  const auto counts = subscribers->count_by_state();
+  REQUIRE(counts.has_value());
+  CHECK(counts->active == 1);
+  CHECK(counts->gone == 2);
+  CHECK(counts->erased == 1);
+}
