@@ -209,6 +209,13 @@ std::optional<std::chrono::seconds> parse_retry_after(std::string_view value, ti
   return std::min(delta, seconds{max_retry_after_seconds});
 }
 
+const char* failure_class(const http_response& r) noexcept {
+  if (r.status == 0) return r.transport_error == CURLE_OPERATION_TIMEDOUT ? "timeout" : "network";
+  if (r.status == 429) return "rate_limited";
+  if (r.status >= 500 || r.status == 408 || r.status == 425) return "server_error";
+  return "";
+}
+
 classification classify(const http_response& r, time_point now) {
   if (r.status == 0) return transport_failure(r);
   const long s = r.status;

@@ -33,6 +33,9 @@ struct finished_attempt {
   std::int32_t attempts_before = 0;
   std::int32_t ttl_seconds = 0;
   time_point expires_at{};
+  time_point due_at{};                     // when this attempt fell due
+  time_point submitted_at{};               // handed to the sender (answered: + response->elapsed)
+  push_service service = push_service::other;
   std::string origin;                      // for logs: never the full endpoint
   std::optional<http_response> response;   // a request was made
   std::optional<error> not_sendable;       // it could not be prepared (bad keys, refused endpoint)
@@ -140,6 +143,10 @@ struct dispatcher::impl {
   steady::time_point stop_deadline{};
   std::vector<storage::attempt_result> unrecorded;         // a failed record() is retried
   std::vector<storage::recall_result> unrecorded_recalls;  // likewise
+  // One per concluded message not yet reported: those of `unrecorded` and
+  // of the batch being settled, in the same order.
+  std::vector<delivery_report> unreported;
+  dispatcher_observer* observer = nullptr;
   // DELETEs made so far for each recall being retried. Not durable: after a
   // restart every pending recall starts afresh (at most max_attempts more
   // DELETEs, never past the message's expiry).
@@ -163,6 +170,9 @@ struct dispatcher::impl {
   std::optional<time_point> next_due();
   void count(const storage::attempt_result& r, dispatcher_counters& c) const;
   void count(const storage::recall_result& r, dispatcher_counters& c) const;
+  void report(const finished_attempt& f, const storage::attempt_result& r);
+  void reported(const std::vector<storage::attempt_result>&);
+  void reported(const std::vector<storage::recall_result>&) {}
 };
 
 // ---------------------------------------------------------------------------
@@ -181,6 +191,7 @@ void dispatcher::impl::run_worker() {
       finished_attempt f;
       f.id = msg.id;
       f.attempts_before = msg.attempts;
+      f.service = push_service_of(msg.endpoint);
       f.abandoned = true;
       state->done.push_back(std::move(f));
       state->loop_cv.notify_one();
@@ -198,6 +209,8 @@ void dispatcher::impl::prepare_and_submit(webpush::content_encryptor& encryptor,
   f.attempts_before = msg.attempts;
   f.ttl_seconds = msg.ttl_seconds;
   f.expires_at = msg.expires_at;
+  f.due_at = msg.due_at;
+  f.service = push_service_of(msg.endpoint);
   f.origin = log_origin(msg.endpoint);
 
   const auto give_back = [this](finished_attempt&& fa) { state->post(std::move(fa)); };
@@ -238,6 +251,7 @@ void dispatcher::impl::prepare_and_submit(webpush::content_encryptor& encryptor,
   req.urgency = std::move(msg.urgency);
   req.topic = std::move(msg.topic);
 
+  f.submitted_at = clk.now();
   network.submit(std::move(req), [mailbox = state, f = std::move(f)](http_response response) mutable {
     f.response = std::move(response);
     mailbox->post(std::move(f));
@@ -386,9 +400,37 @@ void dispatcher::impl::count(const storage::recall_result& r, dispatcher_counter
   }
 }
 
+// What an observer learns about one concluded attempt, kept until its
+// outcome is recorded.
+void dispatcher::impl::report(const finished_attempt& f, const storage::attempt_result& r) {
+  if (observer == nullptr) return;
+  delivery_report d;
+  d.state = r.new_state;
+  d.service = f.service;
+  d.attempted = f.response.has_value();
+  if (f.response && f.response->status != 0) {
+    const auto answered = f.submitted_at + f.response->elapsed;
+    d.latency = std::max(std::chrono::duration_cast<std::chrono::microseconds>(answered - f.due_at),
+                         std::chrono::microseconds::zero());
+  }
+  using storage::outbox_state;
+  const bool retryable_end =
+      r.new_state == outbox_state::queued || r.new_state == outbox_state::dead || r.new_state == outbox_state::expired;
+  if (f.response && retryable_end) d.failure_class = failure_class(*f.response);
+  unreported.push_back(d);
+}
+
+// Hands the reports of a recorded batch of messages to the observer.
+void dispatcher::impl::reported(const std::vector<storage::attempt_result>&) {
+  if (observer == nullptr || unreported.empty()) return;
+  observer->on_recorded(unreported);
+  unreported.clear();
+}
+
 // Decides one finished attempt and logs what deserves a line.
 storage::attempt_result dispatcher::impl::conclude(const finished_attempt& f, time_point now) {
   auto r = decide(f, now);
+  report(f, r);
   if (r.new_state == storage::outbox_state::gone) {
     spdlog::info("message {} to {}: subscription gone ({})", f.id, f.origin, r.reason);
   } else if (r.new_state == storage::outbox_state::failed || r.new_state == storage::outbox_state::dead) {
@@ -428,20 +470,24 @@ bool dispatcher::impl::settle(std::vector<Finished> batch, std::vector<Result>& 
   results.reserve(results.size() + batch.size());
   for (const auto& f : batch) results.push_back(conclude(f, now));
   const auto recorded = results.empty() ? result<void>{} : record(results, now);
-  std::lock_guard lk(state->mu);
-  // Only results that came back now leave the outstanding set; retried ones
-  // were already subtracted when they first came back.
-  state->outstanding -= batch.size();
-  if (!recorded) {
-    // The disk may be full or locked: keep the results and try again; if
-    // the process dies first, the messages are still 'sending' and the
-    // recalls still requested, and the next start takes them up again
-    // (at-least-once).
-    spdlog::error("outbox: recording {} outcomes failed, will retry: {}", results.size(), recorded.error().message);
-    pending = std::move(results);
-    return false;
+  {
+    std::lock_guard lk(state->mu);
+    // Only results that came back now leave the outstanding set; retried ones
+    // were already subtracted when they first came back.
+    state->outstanding -= batch.size();
+    if (!recorded) {
+      // The disk may be full or locked: keep the results and try again; if
+      // the process dies first, the messages are still 'sending' and the
+      // recalls still requested, and the next start takes them up again
+      // (at-least-once).
+      spdlog::error("outbox: recording {} outcomes failed, will retry: {}", results.size(), recorded.error().message);
+      pending = std::move(results);
+      return false;
+    }
+    for (const auto& r : results) count(r, state->counters);
   }
-  for (const auto& r : results) count(r, state->counters);
+  // After the commit, outside the lock: observers count only what is durable.
+  reported(results);
   return true;
 }
 
@@ -556,6 +602,8 @@ dispatcher::dispatcher(dispatcher_options options, storage::outbox_store& store,
 }
 
 dispatcher::~dispatcher() { stop(std::chrono::seconds{0}); }
+
+void dispatcher::set_observer(dispatcher_observer* observer) { impl_->observer = observer; }
 
 result<void> dispatcher::start() {
   const auto requeued = impl_->store.requeue_inflight(impl_->clk.now());

@@ -37,6 +37,12 @@ struct classification {
 /// @brief Classifies one response. Pure: the same input gives the same answer.
 classification classify(const http_response& response, time_point now);
 
+/// @brief Why an attempt that may be retried failed, as a small fixed set
+/// (metrics labels): "rate_limited" (429), "server_error" (5xx, 408, 425),
+/// "timeout" (no answer in time) or "network" (no answer: connection
+/// errors, an address the rules refuse). "" for any other answer.
+const char* failure_class(const http_response& response) noexcept;
+
 /// @brief Parses Retry-After (RFC 9110 §10.2.3): delta-seconds, or an
 /// HTTP-date in IMF-fixdate, RFC 850 or asctime form, relative to `now`.
 /// A date in the past gives 0 s; anything else (empty, negative, fractional,

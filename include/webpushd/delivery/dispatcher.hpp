@@ -16,9 +16,12 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <span>
 
 #include "webpushd/core/clock.hpp"
 #include "webpushd/delivery/endpoint_rules.hpp"
+#include "webpushd/delivery/push_service.hpp"
 #include "webpushd/delivery/retry.hpp"
 #include "webpushd/delivery/sender.hpp"
 #include "webpushd/storage/outbox_store.hpp"
@@ -45,6 +48,33 @@ struct dispatcher_counters {
                 recalls_retried = 0;
 };
 
+/// @brief One message attempt's outcome, as recorded.
+struct delivery_report {
+  /// @brief The state the attempt left the message in; `queued` means it
+  /// will be tried again (or, without `attempted`, was handed back at shutdown).
+  storage::outbox_state state = storage::outbox_state::sent;
+  push_service service = push_service::other;  ///< of the message's endpoint
+  /// @brief A request was made (false: the message could not be prepared,
+  /// or was handed back unsent because the dispatcher is stopping).
+  bool attempted = true;
+  /// @brief From when the attempt fell due (the message's due time, or its
+  /// retry's) to when the push service answered; none when no answer came.
+  std::optional<std::chrono::microseconds> latency;
+  /// @brief failure_class() of the answer, for an attempt that may be
+  /// retried (whether it is retried, dead or expired); "" otherwise.
+  const char* failure_class = "";
+};
+
+/// @brief Told what the dispatcher recorded (metrics).
+class dispatcher_observer {
+ public:
+  virtual ~dispatcher_observer() = default;
+  /// @brief Called on the dispatcher's loop thread once a batch of outcomes
+  /// is committed, with one report per message of the batch. Keep it quick
+  /// and do not call back into the dispatcher.
+  virtual void on_recorded(std::span<const delivery_report> reports) = 0;
+};
+
 /// @brief See the file comment.
 class dispatcher {
  public:
@@ -56,6 +86,10 @@ class dispatcher {
   ~dispatcher();
   dispatcher(const dispatcher&) = delete;
   dispatcher& operator=(const dispatcher&) = delete;
+
+  /// @brief Tells `observer` (not owned; nullptr: nobody) about every
+  /// recorded outcome. Call before start().
+  void set_observer(dispatcher_observer* observer);
 
   /// @brief Requeues what a previous run left in flight (messages and
   /// recalls), then starts the threads. Errors: the stores', if that fails.

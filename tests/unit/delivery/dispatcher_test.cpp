@@ -4,6 +4,8 @@
 // recalls of accepted messages (RFC 8030 §7.3) against the same sink.
 #include "webpushd/delivery/dispatcher.hpp"
 
+#include <algorithm>
+#include <mutex>
 #include <thread>
 
 #include <doctest/doctest.h>
@@ -474,4 +476,59 @@ TEST_CASE("a failing recall is retried with the retry policy, then failed with t
   CHECK(outcome.reason == "gave up after 3 attempts: push service error (503)");
   CHECK(sink().count(w.location_path(id)) == 3);
   CHECK(w.disp->counters().recalls_retried == 2);
+}
+
+namespace {
+
+// Keeps what the dispatcher reports, by message id order of arrival.
+struct recording_observer final : dispatcher_observer {
+  std::mutex m;
+  std::vector<delivery_report> reports;
+  void on_recorded(std::span<const delivery_report> batch) override {
+    std::lock_guard lock(m);
+    reports.insert(reports.end(), batch.begin(), batch.end());
+  }
+  std::vector<delivery_report> taken() {
+    std::lock_guard lock(m);
+    return reports;
+  }
+};
+
+std::size_t count_of(const std::vector<delivery_report>& rs, outbox_state state, std::string_view failure = "*") {
+  return static_cast<std::size_t>(std::count_if(rs.begin(), rs.end(), [&](const delivery_report& r) {
+    return r.state == state && (failure == "*" || failure == r.failure_class);
+  }));
+}
+
+}  // namespace
+
+TEST_CASE("the observer hears every recorded attempt: outcome, push service, latency and failure class") {
+  world w(three_quick_attempts());
+  recording_observer seen;
+  w.disp->set_observer(&seen);
+  w.enqueue(w.subscribe("/push/ok/o1"));
+  w.enqueue(w.subscribe("/push/gone/o1"));
+  w.enqueue(w.subscribe("/push/toolarge/o1"));
+  w.enqueue(w.subscribe("/push/error/o1?times=1"));  // 503, then 201
+  w.enqueue(w.subscribe("/push/reset/o1"));          // no answer, three times: dead
+  REQUIRE(w.disp->start().has_value());
+  w.run_until_settled();
+  // The last reports follow the commit the test saw: wait for them too.
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (seen.taken().size() < 8 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  const auto rs = seen.taken();
+  REQUIRE(rs.size() == 8);  // ok, gone, 413, 503 + 201, reset ×3
+  CHECK(count_of(rs, outbox_state::sent) == 2);
+  CHECK(count_of(rs, outbox_state::gone) == 1);
+  CHECK(count_of(rs, outbox_state::failed, "") == 1);
+  CHECK(count_of(rs, outbox_state::queued, "server_error") == 1);
+  CHECK(count_of(rs, outbox_state::queued, "network") == 2);
+  CHECK(count_of(rs, outbox_state::dead, "network") == 1);
+  for (const auto& r : rs) {
+    CHECK(r.service == push_service::other);  // 127.0.0.1 is none of the named services
+    CHECK(r.attempted);
+    // Answered attempts have a latency from their due time; resets have none.
+    CHECK(r.latency.has_value() == (r.failure_class != std::string_view{"network"}));
+    if (r.latency) CHECK(*r.latency >= std::chrono::microseconds::zero());
+  }
 }
