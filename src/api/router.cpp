@@ -1,6 +1,7 @@
 #include "webpushd/api/router.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 
@@ -120,7 +121,35 @@ void router::add(std::string_view method, std::string_view pattern, access who, 
   routes_.push_back(std::move(r));
 }
 
+void router::set_observer(request_observer observer) { observer_ = std::move(observer); }
+
+namespace {
+
+// What the observer hears about one request; the route is filled in once
+// known. A respond_fn may be called more than once (later calls are
+// ignored), so only the first answer is observed.
+struct observation {
+  std::string method;
+  std::string route;
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  std::atomic<bool> answered{false};
+};
+
+}  // namespace
+
 void router::dispatch(request&& req, respond_fn respond) const {
+  std::shared_ptr<observation> seen;
+  if (observer_) {
+    seen = std::make_shared<observation>();
+    seen->method = req.method;
+    // The observer is copied: an answer may come after the router is gone.
+    respond = [respond = std::move(respond), seen, observer = observer_](response res) {
+      if (!seen->answered.exchange(true)) {
+        observer({seen->method, seen->route, res.status, std::chrono::steady_clock::now() - seen->start});
+      }
+      respond(std::move(res));
+    };
+  }
   const auto& target = req.target;
   if (target.empty() || target.front() != '/') {
     respond(error_response("malformed_request", "the request target must be a path"));
@@ -201,6 +230,8 @@ void router::dispatch(request&& req, respond_fn respond) const {
   };
   const route* chosen = pick(req.method);
   if (chosen == nullptr && req.method == "HEAD") chosen = pick("GET");
+  // The label of a 405 or OPTIONS answer: the path is known, the method not.
+  if (seen) seen->route = (chosen != nullptr ? chosen : on_path.front())->pattern;
 
   if (chosen == nullptr && req.method == "OPTIONS") {
     if (!origin.empty() && req.header_count("Access-Control-Request-Method") > 0) {

@@ -107,6 +107,7 @@ struct engine::impl {
   std::shared_ptr<const scenario_set> scenarios;
   engine_options options;
   const tracking::delivery_signer& signer;
+  journey_observer observer;  // set before use; read without the mutex
 
   impl(std::shared_ptr<const scenario_set> s, engine_options o, const tracking::delivery_signer& sig)
       : scenarios(std::move(s)), options(std::move(o)), signer(sig) {}
@@ -207,7 +208,9 @@ struct engine::impl {
     e.reason = std::move(reason);
     e.outbox_id = outbox_id;
     e.at = s.now;
-    return s.journeys->log(e);
+    auto logged = s.journeys->log(e);
+    if (logged && observer) observer(e.scenario, e.outcome);
+    return logged;
   }
 
   // Ends one journey, cancelling what it queued and has not sent yet. An
@@ -521,6 +524,8 @@ void engine::set_public_url(std::string url) {
 }
 
 std::shared_ptr<const scenario_set> engine::scenarios() const { return impl_->snapshot(); }
+
+void engine::set_journey_observer(journey_observer observer) { impl_->observer = std::move(observer); }
 
 result<void> engine::on_events(storage::database& db, const std::vector<storage::stored_event>& events,
                                time_point now) {

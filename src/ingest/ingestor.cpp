@@ -18,6 +18,8 @@ event_ingestor::event_ingestor(storage::write_queue& writer, const clock& clk, i
 
 void event_ingestor::set_stored_hook(stored_hook hook) { hook_ = std::move(hook); }
 
+void event_ingestor::set_committed_observer(committed_observer observer) { observer_ = std::move(observer); }
+
 void event_ingestor::ingest(const nlohmann::json& body, std::function<void(result<ingest_outcome>)> done) {
   // One event, or {"events": [...]}; a single event's fields are named from
   // the top ("properties.price"), a batch's by index ("events[3].properties.price").
@@ -59,8 +61,10 @@ void event_ingestor::ingest(const nlohmann::json& body, std::function<void(resul
         for (const auto& e : *valid) {
           auto stored = store->insert_if_new(e);
           if (!stored) return tl::unexpected(std::move(stored.error()));
-          if (*stored && hook) fresh.push_back(e);
-          outcome->accepted += *stored ? 1 : 0;
+          if (!*stored) continue;
+          if (hook) fresh.push_back(e);
+          ++outcome->accepted;
+          ++outcome->accepted_by_type[e.type];
         }
         // In the same savepoint: the journeys these events start or end
         // commit with them, or the batch fails as a whole.
@@ -71,8 +75,9 @@ void event_ingestor::ingest(const nlohmann::json& body, std::function<void(resul
         outcome->duplicates = valid->size() - outcome->accepted;
         return {};
       },
-      [outcome, done](result<void> committed) {
+      [outcome, done, observer = observer_](result<void> committed) {
         if (!committed) return done(tl::unexpected(std::move(committed.error())));
+        if (observer) observer(*outcome);
         done(std::move(*outcome));
       });
   if (!submitted) done(tl::unexpected(std::move(submitted.error())));

@@ -42,6 +42,8 @@ void send_gate::set_policy(std::shared_ptr<const policy> p) {
   policy_ = std::move(p);
 }
 
+void send_gate::set_held_observer(held_observer observer) { held_observer_ = std::move(observer); }
+
 std::shared_ptr<const policy> send_gate::current_policy() const {
   const std::lock_guard lock(policy_mutex_);
   return policy_;
@@ -113,6 +115,7 @@ result<storage::gate_verdict> send_gate::decide(const storage::gate_candidate& c
       if (auto r = note(c, scenario, step, defer ? "deferred" : "suppressed", v.reason, now); !r) {
         return tl::unexpected(std::move(r.error()));
       }
+      if (held_observer_) held_observer_(defer, to_string(held->reason));
       return v;
     }
   }

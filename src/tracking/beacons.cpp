@@ -86,10 +86,20 @@ result<void> validate_beacon(const beacon& b) {
 beacon_recorder::beacon_recorder(const delivery_signer& signer, storage::write_queue& writer, const clock& clk)
     : signer_(signer), writer_(writer), clock_(clk) {}
 
+void beacon_recorder::set_recorded_observer(std::function<void(std::string_view type)> observer) {
+  observer_ = std::move(observer);
+}
+
 void beacon_recorder::record(beacon b, std::function<void(result<bool>)> done) {
   if (auto ok = validate_beacon(b); !ok) return done(tl::unexpected(ok.error()));
   if (!signer_.verify(b.delivery_id, b.signature)) {
     return done(fail("invalid_signature", "this report is not signed for that delivery", "sig"));
+  }
+  if (observer_) {
+    done = [done = std::move(done), observer = observer_, type = b.type](result<bool> stored) {
+      if (stored && *stored) observer(type);
+      done(std::move(stored));
+    };
   }
   storage::delivery_event e{std::move(b.delivery_id), std::move(b.type), std::move(b.action), clock_.now()};
   auto submitted = writer_.submit_value<bool>(

@@ -3,6 +3,8 @@
 /// @brief Routes requests to handlers by method and path pattern, applying
 /// each route's access rule (credentials and CORS) before the handler runs.
 
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -23,6 +25,20 @@ enum class access {
   reader,      ///< read-only figures: a backend API key as for `backend`, or (with no Authorization
                ///< header) a valid dashboard session cookie; never CORS. See authenticate_reader.
 };
+
+/// @brief One answered request, as an observer sees it (metrics).
+struct answered_request {
+  std::string_view method;  ///< as sent
+  /// @brief The pattern of the route the path matched (also when the method
+  /// did not: 405), "" when no route matched (404, unreadable target).
+  std::string_view route;
+  int status = 0;
+  std::chrono::steady_clock::duration elapsed{};  ///< from routing to the answer
+};
+
+/// @brief Called once per request with its answer, on the thread that
+/// answered (an I/O thread, the writer's, …): keep it quick.
+using request_observer = std::function<void(const answered_request&)>;
 
 /// @brief Method + pattern → handler.
 ///
@@ -48,6 +64,10 @@ class router {
   /// pattern or a duplicate (method, pattern): both are programming errors.
   void add(std::string_view method, std::string_view pattern, access who, handler h);
 
+  /// @brief Tells `observer` about every request dispatch() answers. Call
+  /// before the server starts.
+  void set_observer(request_observer observer);
+
   /// @brief Routes one request (from the server; tests may call it directly).
   /// Fills `path`, `query` and `params` from `target`; an undecodable target
   /// is answered 400. Exceptions from the handler become a generic 500.
@@ -59,6 +79,7 @@ class router {
   cors_policy cors_;
   api_key_set keys_;
   session_check sessions_;
+  request_observer observer_;
 };
 
 /// @brief Percent-decodes `text`; with `plus_is_space` (query strings) '+'

@@ -23,10 +23,12 @@
 /// scenario starts no journey, but its running journeys finish.
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "webpushd/automation/message.hpp"
@@ -80,6 +82,15 @@ class engine {
   void set_public_url(std::string url);
   /// @brief The current scenario set.
   std::shared_ptr<const scenario_set> scenarios() const;
+
+  /// @brief Told every journey log entry's scenario and outcome ("entered",
+  /// "exited", "completed", "cancelled", "sent", "skipped", …) as the engine
+  /// writes it, on the thread of the entry point (for metrics). It runs
+  /// inside the caller's transaction: a batch that fails to commit later
+  /// (a storage error) has been reported all the same.
+  using journey_observer = std::function<void(std::string_view scenario, std::string_view outcome)>;
+  /// @brief Sets (or clears) the observer. Call before the entry points run.
+  void set_journey_observer(journey_observer observer);
 
   /// @brief Reacts to newly stored events, in order: records product
   /// interest, ends journeys their exits match, then starts or restarts

@@ -115,6 +115,7 @@ struct ingest_outcome {
   std::size_t accepted = 0;    ///< stored now
   std::size_t duplicates = 0;  ///< valid, but an event with the id was already stored (or earlier in the batch)
   std::vector<rejection> rejected;  ///< invalid ones, by index ascending
+  std::map<std::string, std::size_t> accepted_by_type;  ///< `accepted` by event type
 };
 
 /// @brief Limits of the ingestor, and the types it accepts besides the built-in ones.
@@ -144,6 +145,14 @@ class event_ingestor {
   /// serving: not synchronised with ingest().
   void set_stored_hook(stored_hook hook);
 
+  /// @brief Told each request's outcome once its events are committed (and
+  /// before the request's own callback), on the writer thread; not called
+  /// for a request with nothing to store or whose batch failed. For
+  /// metrics: keep it quick.
+  using committed_observer = std::function<void(const ingest_outcome&)>;
+  /// @brief Sets (or clears) the observer. Call before serving.
+  void set_committed_observer(committed_observer observer);
+
   /// @brief Ingests a request body: one event object, or `{"events":[…]}`.
   ///
   /// `done` is called exactly once: with the outcome after the valid events
@@ -159,6 +168,7 @@ class event_ingestor {
   const clock& clock_;
   ingest_options options_;
   stored_hook hook_;
+  committed_observer observer_;
 };
 
 }  // namespace webpushd::ingest

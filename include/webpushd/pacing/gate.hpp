@@ -17,9 +17,11 @@
 /// `webpushctl send`) are admitted as they are but counted in the history:
 /// the subscriber received them all the same.
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -46,6 +48,15 @@ class send_gate final : public storage::outbox_gate {
   send_gate(storage::database& connection, std::shared_ptr<const policy> p);
   ~send_gate() override;
 
+  /// @brief Told each message the gate holds back: deferred or not
+  /// (suppressed), and the rule that held it ("quiet_hours", "global_cap",
+  /// …), on the claiming thread (for metrics). It runs inside the claim's
+  /// transaction: a claim that then fails to commit (a storage error) was
+  /// reported, and its messages are decided, and reported, again.
+  using held_observer = std::function<void(bool deferred, std::string_view rule)>;
+  /// @brief Sets (or clears) the observer. Call before the dispatcher starts.
+  void set_held_observer(held_observer observer);
+
   /// @brief Swaps the policy (config reload); safe from any thread.
   void set_policy(std::shared_ptr<const policy> p);
   std::shared_ptr<const policy> current_policy() const;
@@ -64,7 +75,8 @@ class send_gate final : public storage::outbox_gate {
   std::unique_ptr<storage::journey_store> journeys_;
   mutable std::mutex policy_mutex_;
   std::shared_ptr<const policy> policy_;
-  std::unordered_map<std::string, const date::time_zone*> zones_;  ///< IANA name → zone (nullptr: unknown)
+  std::unordered_map<std::string, const date::time_zone*> zones_;
+  held_observer held_observer_;  ///< IANA name → zone (nullptr: unknown)
 };
 
 /// @brief Attributes an unsubscribe seen by the consent service (`kind`

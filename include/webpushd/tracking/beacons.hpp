@@ -60,10 +60,15 @@ class beacon_recorder {
   /// after the commit, on the writer thread (or at once on failure).
   void record(beacon b, std::function<void(result<bool>)> done);
 
+  /// @brief Told the type of each beacon stored (after its commit, not for
+  /// repeats), on the writer thread (for metrics). Call before serving.
+  void set_recorded_observer(std::function<void(std::string_view type)> observer);
+
  private:
   const delivery_signer& signer_;
   storage::write_queue& writer_;
   const clock& clock_;
+  std::function<void(std::string_view type)> observer_;
 };
 
 }  // namespace webpushd::tracking

@@ -236,3 +236,45 @@ TEST_CASE("CORS on browser routes: only the configured origins") {
               .status == 404);
   }
 }
+
+TEST_CASE("the observer hears each request once, by route pattern, never the raw path") {
+  test_routes t;
+  struct heard {
+    std::string method, route;
+    int status;
+  };
+  std::vector<heard> seen;
+  t.r.set_observer([&](const answered_request& a) {
+    CHECK(a.elapsed >= std::chrono::steady_clock::duration::zero());
+    seen.push_back({std::string(a.method), std::string(a.route), a.status});
+  });
+  call(t.r, "GET", "/v1/subscriptions/sub_secret123/export", {{"Authorization", "Bearer " + backend_key}});
+  call(t.r, "GET", "/v1/subscriptions/sub_secret123/export");   // refused: no key
+  call(t.r, "PATCH", "/v1/subscriptions/sub_secret123/export");  // a method the path does not take
+  call(t.r, "GET", "/v1/nothing/here");
+  call(t.r, "GET", "/throws");
+  REQUIRE(seen.size() == 5);
+  CHECK(seen[0].route == "/v1/subscriptions/{id}/export");
+  CHECK(seen[0].status == 200);
+  CHECK(seen[1].route == "/v1/subscriptions/{id}/export");
+  CHECK(seen[1].status == 401);
+  CHECK(seen[2].route == "/v1/subscriptions/{id}/export");
+  CHECK(seen[2].method == "PATCH");
+  CHECK(seen[2].status == 405);
+  CHECK(seen[3].route.empty());
+  CHECK(seen[3].status == 404);
+  CHECK(seen[4].route == "/throws");
+  CHECK(seen[4].status == 500);
+
+  // A handler that answers twice is observed once (the second answer is ignored anyway).
+  t.r.add("GET", "/twice", access::open, [](request&&, respond_fn respond) {
+    respond(json_response(200, {}));
+    respond(json_response(201, {}));
+  });
+  request req;
+  req.method = "GET";
+  req.target = "/twice";
+  t.r.dispatch(std::move(req), [](response) {});
+  REQUIRE(seen.size() == 6);
+  CHECK(seen[5].status == 200);
+}

@@ -570,3 +570,30 @@ TEST_CASE("ingestor: a failing stored hook fails the whole batch; nothing of it 
   refuse = true;
   CHECK(ingest_sync(ingestor, envelope("product_back_in_stock", {{"product_id", "p"}}, "w"))->accepted == 1);
 }
+
+TEST_CASE("ingestor: the committed observer hears each outcome with its accepted events by type") {
+  storage::testing::temp_dir dir;
+  storage::write_queue writer(storage::testing::open_ok(dir.db_file()));
+  manual_clock clock;
+  event_ingestor ingestor(writer, clock);
+  std::vector<std::map<std::string, std::size_t>> heard;  // written on the writer thread before each callback
+  ingestor.set_committed_observer([&](const ingest_outcome& out) { heard.push_back(out.accepted_by_type); });
+  const auto stock = [](const std::string& id) { return envelope("product_back_in_stock", {{"product_id", "p"}}, id); };
+
+  const json body = {{"events", {stock("s-1"), stock("s-2"), envelope("purchase", valid_properties("purchase"), "o-1"),
+                                 envelope("nope", json::object(), "x"), stock("s-1")}}};
+  const auto out = ingest_sync(ingestor, body);
+  REQUIRE(out.has_value());
+  CHECK(out->accepted_by_type == std::map<std::string, std::size_t>{{"product_back_in_stock", 2}, {"purchase", 1}});
+  REQUIRE(heard.size() == 1);
+  CHECK(heard[0] == out->accepted_by_type);
+
+  // All duplicates: committed, nothing accepted, an empty tally.
+  const auto again = ingest_sync(ingestor, stock("s-2"));
+  REQUIRE(again.has_value());
+  REQUIRE(heard.size() == 2);
+  CHECK(heard[1].empty());
+  // Nothing valid: no write, so nothing to observe.
+  REQUIRE(ingest_sync(ingestor, envelope("nope", json::object(), "y")).has_value());
+  CHECK(heard.size() == 2);
+}
