@@ -11,6 +11,7 @@
 #include "webpushd/api/event_routes.hpp"
 #include "webpushd/api/health.hpp"
 #include "webpushd/api/http_server.hpp"
+#include "webpushd/api/metrics_routes.hpp"
 #include "webpushd/api/router.hpp"
 #include "webpushd/api/static_assets.hpp"
 #include "webpushd/api/subscriber_routes.hpp"
@@ -28,6 +29,7 @@
 #include "webpushd/delivery/endpoint_rules.hpp"
 #include "webpushd/delivery/sender.hpp"
 #include "webpushd/ingest/events.hpp"
+#include "webpushd/metrics/registry.hpp"
 #include "webpushd/pacing/adaptive.hpp"
 #include "webpushd/pacing/gate.hpp"
 #include "webpushd/storage/database.hpp"
@@ -36,6 +38,7 @@
 #include "webpushd/storage/write_queue.hpp"
 #include "webpushd/tracking/beacons.hpp"
 #include "webpushd/webpush/vapid.hpp"
+#include "metrics_wiring.hpp"
 
 namespace webpushd::app {
 
@@ -57,6 +60,10 @@ result<std::string> ensure_vapid_key(const std::filesystem::path& path, bool& cr
 struct daemon::impl {
   config cfg;
   const clock* clk = nullptr;
+  // Metrics: declared first, destroyed last — every part below reports to it
+  // (from its own threads) until it stops.
+  std::unique_ptr<metrics::registry> metrics;
+  std::unique_ptr<delivery_metrics> delivery_observer;
   std::optional<storage::database> db;
   std::unique_ptr<storage::outbox_store> outbox;
   std::unique_ptr<storage::recall_store> recalls;  // on the outbox's connection: both are the dispatcher's
@@ -84,6 +91,7 @@ struct daemon::impl {
   std::unique_ptr<automation::scenario_stats_service> scenario_stats;
   // api: declared last so the server goes first when impl is destroyed.
   std::optional<storage::database> health_db;  // its own connection: database is one-thread
+  std::optional<storage::database> metrics_db;  // the registry's scrape-time reads (one at a time)
   std::mutex health_mutex;
   std::unique_ptr<api::dashboard_auth> dashboard;  // before the router: its routes and session check use it
   std::unique_ptr<api::router> router;
@@ -95,6 +103,12 @@ daemon::daemon() : impl_(std::make_unique<impl>()) {}
 daemon::~daemon() { stop(std::chrono::seconds{0}); }
 
 namespace {
+
+std::vector<std::string> scenario_names(const automation::scenario_set& set) {
+  std::vector<std::string> names;
+  for (const auto& sc : set.scenarios) names.push_back(sc.name);
+  return names;
+}
 
 // One line an operator can check the shop's pacing by.
 void log_pacing(const pacing_config& p) {
@@ -184,6 +198,8 @@ result<std::unique_ptr<daemon>> daemon::create(const config& cfg, const clock& c
   auto& s = *d->impl_;
   s.cfg = cfg;
   s.clk = &clk;
+  s.metrics = std::make_unique<metrics::registry>(clk);
+  auto* m = s.metrics.get();
 
   std::error_code ec;
   std::filesystem::create_directories(cfg.data_dir, ec);
@@ -215,6 +231,7 @@ result<std::unique_ptr<daemon>> daemon::create(const config& cfg, const clock& c
   spdlog::info("storage: {} (schema version {})", db_path.string(), s.db->schema_version());
   s.gate = std::make_unique<pacing::send_gate>(*s.db, std::make_shared<const pacing::policy>(cfg.pacing.policy));
   s.outbox->set_gate(s.gate.get());
+  s.gate->set_held_observer([m](bool deferred, std::string_view rule) { m->pacing_held(deferred, rule); });
   log_pacing(cfg.pacing);
 
   delivery::sender_options so;
@@ -235,6 +252,8 @@ result<std::unique_ptr<daemon>> daemon::create(const config& cfg, const clock& c
   dopt.retry.cap = cfg.delivery.retry.max_delay;
   dopt.rules = so.rules;
   s.dispatcher = std::make_unique<delivery::dispatcher>(dopt, *s.outbox, *s.recalls, *s.signer, *s.sender, clk);
+  s.delivery_observer = std::make_unique<delivery_metrics>(*m);
+  s.dispatcher->set_observer(s.delivery_observer.get());
 
   // --- subscribers, consent ledger, beacons: one writer thread, group commit ---
   auto writer_db = storage::database::open(db_path);
@@ -253,12 +272,18 @@ result<std::unique_ptr<daemon>> daemon::create(const config& cfg, const clock& c
   if (tracking_key_created) spdlog::info("generated a new delivery signing key in {}", (cfg.data_dir / "tracking.key").string());
   s.delivery_signer.emplace(std::move(*delivery_signer));
   s.beacons = std::make_unique<tracking::beacon_recorder>(*s.delivery_signer, *s.writer, clk);
+  s.beacons->set_recorded_observer([m](std::string_view type) { m->beacon_recorded(type); });
   // Custom event types: a name that shadows a built-in or reserved type, or a
   // schema that does not compile, stops the start (config_invalid).
   auto custom_types = ingest::custom_event_types::compile(cfg.events.custom_types);
   if (!custom_types) return tl::unexpected(custom_types.error());
+  m->declare_event_types(ingest::builtin_event_types());
+  m->declare_event_types(custom_types->names());
   s.events = std::make_unique<ingest::event_ingestor>(
       *s.writer, clk, ingest::ingest_options{cfg.server.max_batch_events, std::move(*custom_types)});
+  s.events->set_committed_observer([m](const ingest::ingest_outcome& out) {
+    for (const auto& [type, n] : out.accepted_by_type) m->events_ingested(type, n);
+  });
 
   // --- automation: journeys start and end in the same transaction as the
   // events (and subscriptions) that cause them ---
@@ -268,6 +293,9 @@ result<std::unique_ptr<daemon>> daemon::create(const config& cfg, const clock& c
   eo.shop = {cfg.automation.shop_name, cfg.automation.shop_url};
   eo.public_url = public_url_of(cfg.server);
   s.engine = std::make_unique<automation::engine>(cfg.automation.scenarios, eo, *s.delivery_signer);
+  s.engine->set_journey_observer(
+      [m](std::string_view scenario, std::string_view outcome) { m->journey_logged(scenario, outcome); });
+  m->declare_scenarios(scenario_names(*cfg.automation.scenarios));
   s.events->set_stored_hook([engine = s.engine.get()](storage::database& conn,
                                                       const std::vector<storage::stored_event>& stored,
                                                       time_point now) { return engine->on_events(conn, stored, now); });
@@ -294,6 +322,11 @@ result<std::unique_ptr<daemon>> daemon::create(const config& cfg, const clock& c
                             [&s](storage::database& conn, time_point now) -> result<void> {
                               auto changed = pacing::adjust_levels(conn, *s.gate->current_policy(), now);
                               if (!changed) return tl::unexpected(std::move(changed.error()));
+                              // Counted inside the writer's transaction (a
+                              // failed commit would have been counted too).
+                              for (const auto& c : *changed) {
+                                s.metrics->pacing_level_changed(c.scenario, c.to_level > c.from_level);
+                              }
                               return {};
                             });
   auto campaigns_db = storage::database::open(db_path);
@@ -335,6 +368,9 @@ result<std::unique_ptr<daemon>> daemon::create(const config& cfg, const clock& c
         if (!session) return std::nullopt;
         return std::move(session->user);
       });
+  s.router->set_observer([m](const api::answered_request& a) {
+    m->http_request_answered(a.method, a.route, a.status, a.elapsed);
+  });
   api::add_health_route(*s.router, [&s]() -> result<void> {
     std::lock_guard lock(s.health_mutex);
     return s.health_db->check();
@@ -347,6 +383,11 @@ result<std::unique_ptr<daemon>> daemon::create(const config& cfg, const clock& c
   api::add_campaign_routes(*s.router, *s.campaigns);
   api::add_scenario_routes(*s.router, *s.scenario_stats);
   api::add_dashboard_routes(*s.router, *s.dashboard, {origin_of(cfg.server.public_url)});
+  auto metrics_db = storage::database::open(db_path);
+  if (!metrics_db) return tl::unexpected(metrics_db.error());
+  s.metrics_db.emplace(std::move(*metrics_db));
+  m->set_sources(database_figures(*s.metrics_db));
+  api::add_metrics_routes(*s.router, *m);
   api::web_assets("sdk/").install(*s.router);
   api::server_options http;
   http.host = cfg.server.listen_host;
@@ -418,6 +459,7 @@ void daemon::reload(const config& next) {
   // (automation/engine.hpp says what happens to changed and removed ones).
   if (next.automation.scenarios) {
     impl_->engine->set_scenarios(next.automation.scenarios);
+    impl_->metrics->declare_scenarios(scenario_names(*next.automation.scenarios));
     impl_->engine->set_shop({next.automation.shop_name, next.automation.shop_url});
     for (const auto& warning : next.automation.warnings) spdlog::warn("reload: scenarios: {}", warning);
     spdlog::info("reload: {} scenario(s) active", next.automation.scenarios->scenarios.size());
