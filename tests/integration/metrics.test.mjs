@@ -13,11 +13,16 @@
 // that counts them comes after the 410.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { daemonClient, dataAndVapidYaml, loopbackEndpointsYaml, run, startDaemon, startEmulator, stopChild, tempDir, waitFor, webpushctl } from './harness.mjs';
+import { daemonClient, dataAndVapidYaml, loopbackEndpointsYaml, run, sourceDir, startDaemon, startEmulator, stopChild, tempDir, waitFor, webpushctl } from './harness.mjs';
+
+const { parse: parseYaml } = createRequire(path.join(sourceDir, 'tests', 'peers', 'package.json'))('yaml');
+const ALERTS = path.join(sourceDir, 'deploy', 'prometheus', 'webpushd-alerts.yml');
+const hasPromtool = () => run('sh', ['-c', 'command -v promtool']).status === 0;
 
 const API_KEY = `backend-key-${randomBytes(24).toString('base64url')}`;
 const SHOP = 'https://shop.example';
@@ -282,12 +287,28 @@ describe('metrics and status of the running daemon, after real traffic', () => {
   });
 
   test('promtool check metrics accepts the scrape (when Prometheus is installed)', (t) => {
-    if (run('sh', ['-c', 'command -v promtool']).status !== 0) {
+    if (!hasPromtool()) {
       t.skip('promtool not installed (Debian package prometheus): the parser and the checks above stand in');
       return;
     }
     const r = run('promtool', ['check', 'metrics'], { input: scrape });
     assert.equal(r.status, 0, r.stdout + r.stderr);
+  });
+
+  test('the shipped alert rules use only metrics the daemon exports (and promtool accepts them)', () => {
+    const rules = parseYaml(readFileSync(ALERTS, 'utf8')).groups.flatMap((g) => g.rules);
+    assert.ok(rules.length >= 5);
+    const exported = new Set(families.flatMap((f) => [f.name, ...f.samples.map((s) => s.name)]));
+    for (const r of rules) {
+      assert.ok(r.alert && r.expr && r.annotations?.summary, JSON.stringify(r));
+      for (const name of r.expr.match(/\b(webpushd|process)_[a-z0-9_]+/g) ?? []) {
+        assert.ok(exported.has(name), `${r.alert} uses ${name}, which the daemon does not export`);
+      }
+    }
+    if (hasPromtool()) {
+      const checked = run('promtool', ['check', 'rules', ALERTS]);
+      assert.equal(checked.status, 0, checked.stdout + checked.stderr);
+    }
   });
 
   test('the counters moved exactly as the traffic says', () => {
