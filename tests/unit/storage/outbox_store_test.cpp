@@ -598,6 +598,13 @@ TEST_CASE_FIXTURE(fixture, "a message's A/B variant is stored, and its sends and
   CHECK(row(ids[0]).variant == "a");
   CHECK(row(ids[1]).variant == "b");
   CHECK(row(ids[2]).variant.empty());
+  // A listing with payloads reads the payload after the row's columns, the
+  // variant among them.
+  auto listed = outbox->list_for_subscription(sub);
+  REQUIRE(listed);
+  REQUIRE(listed->size() == 3);
+  CHECK((*listed)[1].variant == "b");
+  CHECK((*listed)[1].payload == bytes{'h', 'e', 'l', 'l', 'o'});
 
   REQUIRE(claim().size() == 3);
   record({outcome(ids[0], outbox_state::sent, 201), outcome(ids[1], outbox_state::sent, 201),
