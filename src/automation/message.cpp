@@ -1,4 +1,4 @@
-// Choosing a message's variant, decorating its links, and the payload the
+// Choosing a message's translation, decorating its links, and the payload the
 // service worker reads (web/sdk/sw.js, docs/API.md "The push payload").
 // render_message lives in template.cpp, beside the rendering it drives.
 #include <string>
@@ -93,8 +93,8 @@ std::string add_utm(std::string_view url, const utm_values& utm) {
   return out;
 }
 
-std::pair<message_fields, std::string> pick_variant(const message_def& message, std::string_view locale,
-                                                    std::string_view default_locale) {
+std::pair<message_fields, std::string> pick_locale(const message_def& message, std::string_view locale,
+                                                   std::string_view default_locale) {
   const auto find = [&](std::string_view tag) -> const std::pair<const std::string, message_fields>* {
     if (tag.empty()) return nullptr;
     const std::string wanted = normal_tag(tag);

@@ -387,7 +387,7 @@ result<std::string> render_template(std::string_view text, const nlohmann::json&
 result<rendered_message> render_message(const message_def& message, const nlohmann::json& context,
                                         std::string_view locale, std::string_view default_locale,
                                         const utm_def& utm) {
-  const auto [fields, used] = pick_variant(message, locale, default_locale);
+  const auto [fields, used] = pick_locale(message, locale, default_locale);
   const mst::data root = to_data(context);  // once for all the fields
 
   // One field: its template's errors name the field; missing_field keeps the

@@ -169,7 +169,7 @@ std::string add_utm(std::string_view url, const utm_values& utm);
 
 /// @brief A message ready to send.
 struct rendered_message {
-  std::string locale;  ///< the variant used ("en", "pl", …); the default locale for the base fields
+  std::string locale;  ///< the translation used ("en", "pl", …); the default locale for the base fields
   std::string title, body, icon, image, badge, url;
   struct action {
     std::string action, title, url;
@@ -177,13 +177,13 @@ struct rendered_message {
   std::vector<action> actions;
 };
 
-/// @brief The variant for a subscriber's `locale`: exact tag, then its
+/// @brief The translation for a subscriber's `locale`: exact tag, then its
 /// language, then `default_locale` (exact, language), then the base fields.
 /// Returns the merged fields and the tag used ("" for the base fields).
-std::pair<message_fields, std::string> pick_variant(const message_def& message, std::string_view locale,
-                                                    std::string_view default_locale);
+std::pair<message_fields, std::string> pick_locale(const message_def& message, std::string_view locale,
+                                                   std::string_view default_locale);
 
-/// @brief Renders every field of the chosen variant and decorates the links
+/// @brief Renders every field of the chosen translation and decorates the links
 /// (url, action urls) with UTM values rendered from `utm`. An empty title
 /// after rendering is `missing_field` ("title"). Errors as render_template;
 /// an `invalid_template` error names the message field at fault ("body",

@@ -47,13 +47,13 @@ struct message_fields {
   std::vector<action_def> actions;
 };
 
-/// @brief A message: the default texts and per-locale variants. A variant
-/// replaces only the fields it sets (a Polish variant may translate title
-/// and body and keep the image).
+/// @brief A message: the default texts and their translations by locale. A
+/// translation replaces only the fields it sets (a Polish one may translate
+/// title and body and keep the image).
 struct message_def {
   message_fields fields;
   /// @brief Overrides by locale tag ("pl", "pl-PL"); fields left empty in a
-  /// variant fall back to `fields`. `actions` replace the whole list when
+  /// translation fall back to `fields`. `actions` replace the whole list when
   /// non-empty.
   std::map<std::string, message_fields> locales;
 };

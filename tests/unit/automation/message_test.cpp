@@ -1,4 +1,4 @@
-// message.hpp: the context, templates, money, UTM links, variants, payloads.
+// message.hpp: the context, templates, money, UTM links, translations, payloads.
 // Real ICU output and real kainjow rendering throughout: the strings below
 // are what a subscriber would see.
 #include <doctest/doctest.h>
@@ -432,43 +432,43 @@ message_def sample_message() {
 
 }  // namespace
 
-TEST_CASE("message: pick_variant falls back tag → language → default → base") {
+TEST_CASE("message: pick_locale falls back tag → language → default → base") {
   const message_def m = sample_message();
-  auto [f, tag] = pick_variant(m, "pl-pl", "en");  // exact, case-insensitive
+  auto [f, tag] = pick_locale(m, "pl-pl", "en");  // exact, case-insensitive
   CHECK(tag == "pl-PL");
   CHECK(f.title == "Koszyk czeka (PL)");
-  CHECK(f.body == m.fields.body);    // the variant left it empty: base
+  CHECK(f.body == m.fields.body);    // the translation left it empty: base
   CHECK(f.image == m.fields.image);  // kept from the base
-  REQUIRE(f.actions.size() == 1);    // a variant's actions replace the list
+  REQUIRE(f.actions.size() == 1);    // a translation's actions replace the list
   CHECK(f.actions[0].title == "Otwórz");
 
-  std::tie(f, tag) = pick_variant(m, "pl-AT", "en");  // language
+  std::tie(f, tag) = pick_locale(m, "pl-AT", "en");  // language
   CHECK(tag == "pl");
   CHECK(f.title == "Twój koszyk czeka 🛒");
   CHECK(f.body == "{{cart.item_count}} produkty, {{cart.total_text}}");
-  CHECK(f.actions.size() == 2);  // the variant has none: the base's
+  CHECK(f.actions.size() == 2);  // the translation has none: the base's
 
-  std::tie(f, tag) = pick_variant(m, "fr-FR", "de");  // default locale, matched case-insensitively
+  std::tie(f, tag) = pick_locale(m, "fr-FR", "de");  // default locale, matched case-insensitively
   CHECK(tag == "DE");
   CHECK(f.title == "Ihr Warenkorb wartet");
 
-  std::tie(f, tag) = pick_variant(m, "fr", "de-CH");  // the default locale's language
+  std::tie(f, tag) = pick_locale(m, "fr", "de-CH");  // the default locale's language
   CHECK(tag == "DE");
 
-  std::tie(f, tag) = pick_variant(m, "fr", "en");  // nothing: the base fields
+  std::tie(f, tag) = pick_locale(m, "fr", "en");  // nothing: the base fields
   CHECK(tag.empty());
   CHECK(f.title == "Your cart is waiting");
 
-  std::tie(f, tag) = pick_variant(m, "", "");
+  std::tie(f, tag) = pick_locale(m, "", "");
   CHECK(tag.empty());
 }
 
-TEST_CASE("message: render_message renders, picks the variant and decorates links") {
+TEST_CASE("message: render_message renders, picks the translation and decorates links") {
   const json c = cart_context();
   utm_def utm;  // defaults: webpush / push / {{scenario.name}} / {{step.name}}
   const std::string q = "utm_source=webpush&utm_medium=push&utm_campaign=cart_abandoned&utm_content=first_reminder";
 
-  SUBCASE("Polish subscriber, language variant") {
+  SUBCASE("Polish subscriber, language translation") {
     const auto r = render_message(sample_message(), c, "pl-AT", "en", utm);
     REQUIRE_MESSAGE(r, (r ? "" : r.error().message));
     CHECK(r->locale == "pl");
