@@ -58,6 +58,14 @@ struct message_def {
   std::map<std::string, message_fields> locales;
 };
 
+/// @brief One arm of an A/B test: a whole message with a name and a weight
+/// (variants.hpp says who gets which).
+struct variant_def {
+  std::string name;    ///< `^[a-z0-9_-]{1,32}$`, unique among its siblings
+  double weight = 1;   ///< positive; shares are weight ÷ the sum of the weights
+  message_def message;
+};
+
 /// @brief One step of a scenario: wait, check, send.
 struct step_def {
   std::string name;              ///< unique within its scenario
@@ -66,7 +74,10 @@ struct step_def {
   std::chrono::milliseconds after{0};
   std::vector<condition> when;   ///< all must hold at send time, else the step is skipped
   std::string category;          ///< consent category required (default: the scenario's)
-  message_def message;
+  message_def message;           ///< what it sends, when it has no variants
+  /// @brief A/B variants (2–10) instead of `message`; the first is the
+  /// baseline. Empty: the step sends `message`.
+  std::vector<variant_def> variants;
   std::chrono::seconds ttl{std::chrono::hours{24}};  ///< how long the push service keeps it
   std::string urgency = "normal";                      ///< very-low | low | normal | high
 };
