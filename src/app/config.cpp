@@ -236,6 +236,21 @@ phrased phrase(const std::string& pointer, const std::string& description, const
   if (const auto key = missing_property(description); !key.empty()) {
     return {pointer, false, "missing required key '" + key + "'"};
   }
+  // A number out of its range, a list too short or too long: say what the
+  // value is and what it should be, in the schema's words.
+  if (description.starts_with("Expected number greater than") || description.starts_with("Expected number less than")) {
+    return {pointer, false,
+            (value != nullptr ? shown(*value) + " is out of range" : std::string("out of range")) +
+                (form.empty() ? "" : ": " + form)};
+  }
+  if (const bool few = description.starts_with("Array should contain no fewer than");
+      (few || description.starts_with("Array should contain no more than")) && resolved != nullptr) {
+    const json& bound = resolved->value(few ? "minItems" : "maxItems", json());
+    const auto n = value != nullptr && value->is_array() ? value->size() : 0;
+    return {pointer, false,
+            std::to_string(n) + (n == 1 ? " entry" : " entries") + (few ? ", at least " : ", at most ") + bound.dump() +
+                (form.empty() ? "" : ": " + form)};
+  }
   if (!quoted_name(description, member_failed_message).empty()) {
     // Nothing deeper was reported: the object's keys broke its propertyNames.
     const json* names = resolved != nullptr && resolved->is_object() && resolved->contains("propertyNames")

@@ -186,7 +186,7 @@ nlohmann::json builtin_properties_schema(std::string_view event_type) {
 
 nlohmann::json make_context(const event_view& event, const subscriber_view& subscriber, const shop_view& shop,
                             std::string_view scenario_name, std::string_view step_name, int step_number,
-                            time_point journey_started_at) {
+                            time_point journey_started_at, std::string_view variant) {
   json ctx = json::object();
   ctx["event"] = {{"type", event.type}, {"id", event.id}, {"occurred_at", rfc3339_utc(event.occurred_at)}};
   const json properties = event.properties.is_object() ? event.properties : json::object();
@@ -203,6 +203,7 @@ nlohmann::json make_context(const event_view& event, const subscriber_view& subs
   if (step_number > 0) {
     journey["step"] = step_number;
     ctx["step"] = {{"name", step_name}};
+    ctx["variant"] = variant;
   }
   ctx["journey"] = std::move(journey);
   ctx["scenario"] = {{"name", scenario_name}};
@@ -217,8 +218,8 @@ std::map<std::string, bool> context_fields(std::string_view event_type, const nl
   std::map<std::string, bool> out;
   for (const auto* path : {"event", "event.type", "event.id", "event.occurred_at", "properties", "subscriber",
                            "subscriber.locale", "subscriber.timezone", "journey", "journey.started_at",
-                           "journey.step", "scenario", "scenario.name", "step", "step.name", "shop", "shop.name",
-                           "shop.url"}) {
+                           "journey.step", "scenario", "scenario.name", "step", "step.name", "variant", "shop",
+                           "shop.name", "shop.url"}) {
     out[path] = true;
   }
   out["subscriber.customer_id"] = false;

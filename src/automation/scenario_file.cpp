@@ -79,7 +79,7 @@ class field_catalog {
   }
 
   static bool is_step_field(std::string_view path) {
-    return path == "step" || path.starts_with("step.") || path == "journey.step";
+    return path == "step" || path.starts_with("step.") || path == "journey.step" || path == "variant";
   }
 
   const std::string& event_type() const { return event_type_; }
@@ -349,6 +349,28 @@ class checker {
     return m;
   }
 
+  // A/B variants: the schema checked their number, names and weights; what
+  // is left is that names are unique, and each message is checked like a
+  // step's, its findings pointing into the variant.
+  std::vector<variant_def> variants(const json& items, const std::string& at, const field_catalog* fields,
+                                    const std::set<std::string>& implied) {
+    std::vector<variant_def> out;
+    std::map<std::string, std::size_t> names;
+    for (std::size_t k = 0; k < items.size(); ++k) {
+      const std::string here = at + "/" + std::to_string(k);
+      variant_def v;
+      v.name = str(items[k], "name");
+      v.weight = items[k].value("weight", 1.0);
+      if (const auto [it, fresh] = names.emplace(v.name, k); !fresh) {
+        error(here + "/name", "variant name '" + v.name + "' is already used by variant " + std::to_string(it->second) +
+                                  " of this step; names must be unique");
+      }
+      v.message = message(member(items[k], "message"), here + "/message", fields, implied);
+      out.push_back(std::move(v));
+    }
+    return out;
+  }
+
   pacing::scenario_pacing pacing_of(const json& obj, const std::string& at, const field_catalog* trigger_fields,
                                     const std::set<std::string>& implied) {
     pacing::scenario_pacing p;
@@ -483,7 +505,17 @@ class checker {
       step.urgency = str(st, "urgency", "normal");
       std::set<std::string> implied = trigger_implied;
       add_implied(step.when, implied);
-      step.message = message(member(st, "message"), here + "/message", step_fields ? &*step_fields : nullptr, implied);
+      const field_catalog* fields = step_fields ? &*step_fields : nullptr;
+      const bool has_message = st.contains("message");
+      const bool has_variants = st.contains("variants");
+      if (has_message && has_variants) {
+        error(here + "/variants", "a step has either a message or variants, not both: make the message the first "
+                                  "variant (the baseline) or remove the variants");
+      } else if (!has_message && !has_variants) {
+        error(here, "a step needs a message (or variants: 2 to 10 messages to compare)");
+      }
+      if (has_message) step.message = message(member(st, "message"), here + "/message", fields, implied);
+      step.variants = variants(list(st, "variants"), here + "/variants", fields, implied);
       s.steps.push_back(std::move(step));
     }
     if (s.steps.empty()) error(at + "/steps", "a scenario needs at least one step");

@@ -15,6 +15,7 @@
 ///   "subscriber": {"locale", "timezone", "customer_id"?},
 ///   "journey":    {"step" (1-based), "started_at"},
 ///   "scenario":   {"name"}, "step": {"name"},
+///   "variant":    the step's A/B variant ("" when it has none; steps only),
 ///   "shop":       {"name", "url"}
 /// }
 /// ```
@@ -75,8 +76,10 @@ struct shop_view {
 };
 
 /// @brief Builds the context described in the file comment.
-/// `step_number` is 1-based; 0 leaves out `journey.step` and `step`
-/// (trigger and exit conditions are evaluated without them).
+/// `step_number` is 1-based; 0 leaves out `journey.step`, `step` and
+/// `variant` (trigger and exit conditions are evaluated without them).
+/// `variant` is the step's A/B variant (variants.hpp), "" when it has none:
+/// always there in a step, so `{{variant}}` never makes a message fail.
 /// Timestamps (`event.occurred_at`, `journey.started_at`) are RFC 3339 UTC
 /// with milliseconds ("2026-11-23T13:10:00.000Z"). Money texts use ICU's
 /// spacing verbatim: "129,00 zł" and "1.234,50 €" hold a no-break space
@@ -85,7 +88,7 @@ struct shop_view {
 /// always present (with the value given, even an empty shop name).
 nlohmann::json make_context(const event_view& event, const subscriber_view& subscriber, const shop_view& shop,
                             std::string_view scenario_name, std::string_view step_name, int step_number,
-                            time_point journey_started_at);
+                            time_point journey_started_at, std::string_view variant = {});
 
 /// @brief The friendly alias of a built-in type ("product", "cart", "order",
 /// "subscription"); empty for custom types.
@@ -99,8 +102,8 @@ std::string_view alias_for(std::string_view event_type);
 /// Array items are not expanded (`cart.items` is listed; `cart.items.0.name`
 /// is accepted by lint under it). Used by the scenario linter.
 /// A null `properties_schema` means the built-in one (builtin_properties_schema).
-/// `journey.step` and `step.name` are listed as always present: they are in
-/// every context a step renders or checks.
+/// `journey.step`, `step.name` and `variant` are listed as always present:
+/// they are in every context a step renders or checks.
 std::map<std::string, bool> context_fields(std::string_view event_type, const nlohmann::json& properties_schema);
 
 /// @brief The properties JSON Schema of a built-in event type (parsed from

@@ -225,6 +225,102 @@ TEST_CASE("broken files: FILE:LINE:COL: path: message at the right line") {
   }
 }
 
+// The sample with its second step as an A/B test (lines 1-15 as above).
+const std::string with_variants =
+    good.substr(0, good.rfind("        message:\n")) +
+    "        variants:\n"                                   // 16
+    "          - name: a\n"                                 // 17
+    "            weight: 50\n"                              // 18
+    "            message:\n"                                // 19
+    "              title: Still there\n"                    // 20
+    "          - name: b\n"                                 // 21
+    "            weight: 50\n"                              // 22
+    "            message:\n"                                // 23
+    "              title: \"Still {{cart.total_text}}\"\n"  // 24
+    "              url: \"https://shop.example/?v={{variant}}\"\n";  // 25
+
+TEST_CASE("A/B variants: a step with variants loads them; every mistake is found at its line and column") {
+  SUBCASE("valid: the variants in order, with their weights and messages; {{variant}} is a step field") {
+    const auto r = check(with_variants);
+    CHECK_MESSAGE(r.findings.empty(), all(r));
+    REQUIRE(r.scenarios.size() == 1);
+    const auto& step = r.scenarios[0].steps[1];
+    REQUIRE(step.variants.size() == 2);
+    CHECK(step.variants[0].name == "a");
+    CHECK(step.variants[0].weight == 50);
+    CHECK(step.variants[0].message.fields.title == "Still there");
+    CHECK(step.variants[1].name == "b");
+    CHECK(step.variants[1].message.fields.url == "https://shop.example/?v={{variant}}");
+    CHECK(r.scenarios[0].steps[0].variants.empty());
+  }
+  SUBCASE("both a message and variants") {
+    const auto r = check(replace(with_variants, "        after: 2h\n", "        after: 2h\n        message:\n          title: X\n"));
+    expect_finding(r, "promo.yaml:19:11: scenarios.0.steps.1.variants: ", "either a message or variants, not both");
+  }
+  SUBCASE("neither a message nor variants") {
+    const auto r = check(replace(good, "        message:\n          title: Still there\n", "        urgency: low\n"));
+    expect_finding(r, "promo.yaml:14:9: scenarios.0.steps.1: ", "a step needs a message (or variants");
+  }
+  SUBCASE("one variant") {
+    const auto at = with_variants.find("          - name: b\n");
+    const auto r = check(with_variants.substr(0, at));
+    expect_finding(r, "promo.yaml:17:11: scenarios.0.steps.1.variants: ", "1 entry, at least 2: An A/B test");
+  }
+  SUBCASE("eleven variants") {
+    std::string text = replace(with_variants, "          - name: b\n", "          - name: b0\n");
+    for (int i = 1; i < 10; ++i) {
+      text += "          - name: b" + std::to_string(i) + "\n            weight: 1\n            message:\n              title: X\n";
+    }
+    expect_finding(check(text), "promo.yaml:17:11: scenarios.0.steps.1.variants: ", "11 entries, at most 10");
+  }
+  SUBCASE("a name used twice") {
+    const auto r = check(replace(with_variants, "- name: b\n", "- name: a\n"));
+    expect_finding(r, "promo.yaml:21:19: scenarios.0.steps.1.variants.1.name: ",
+                   "variant name 'a' is already used by variant 0 of this step; names must be unique");
+  }
+  SUBCASE("a name that is not one") {
+    const auto r = check(replace(with_variants, "- name: b\n", "- name: Variant B\n"));
+    expect_finding(r, "promo.yaml:21:19: scenarios.0.steps.1.variants.1.name: ",
+                   "'Variant B' is not valid: A variant's name: 1 to 32 lower-case letters");
+  }
+  SUBCASE("a weight of 0, a negative one, one too large, one that is text") {
+    expect_finding(check(replace(with_variants, "- name: b\n            weight: 50", "- name: b\n            weight: 0")),
+                   "promo.yaml:22:21: scenarios.0.steps.1.variants.1.weight: ",
+                   "'0' is out of range: A variant's share of the journeys: a positive number");
+    expect_finding(check(replace(with_variants, "weight: 50", "weight: -5")),
+                   "promo.yaml:18:21: scenarios.0.steps.1.variants.0.weight: ", "'-5' is out of range");
+    expect_finding(check(replace(with_variants, "weight: 50", "weight: 2000000")),
+                   "promo.yaml:18:21: scenarios.0.steps.1.variants.0.weight: ", "'2000000' is out of range");
+    expect_finding(check(replace(with_variants, "weight: 50", "weight: half")),
+                   "promo.yaml:18:21: scenarios.0.steps.1.variants.0.weight: ", "expected a number, found text");
+  }
+  SUBCASE("a missing weight") {
+    const auto r = check(replace(with_variants, "            weight: 50\n            message:\n              title: Still there",
+                                 "            message:\n              title: Still there"));
+    expect_finding(r, "promo.yaml:17:13: scenarios.0.steps.1.variants.0: ", "missing required key 'weight'");
+  }
+  SUBCASE("template errors inside a variant point at the variant's field") {
+    const auto r = check(replace(with_variants, "title: \"Still {{cart.total_text}}\"",
+                                 "title: \"Still {{product.name}} {{#cart}}\""));
+    expect_finding(r, "promo.yaml:24:22: scenarios.0.steps.1.variants.1.message.title: ", "unclosed section");
+    const auto lint = check(replace(with_variants, "title: \"Still {{cart.total_text}}\"", "title: \"Still {{product.name}}\""));
+    expect_finding(lint, "promo.yaml:24:22: scenarios.0.steps.1.variants.1.message.title: ",
+                   "{{product.name}}: a cart_updated event never provides product.name");
+    const auto link = check(replace(with_variants, "url: \"https://shop.example/?v={{variant}}\"", "url: /cart"));
+    expect_finding(link, "promo.yaml:25:20: scenarios.0.steps.1.variants.1.message.url: ", "'/cart' is not a link");
+  }
+  SUBCASE("an unknown key in a variant") {
+    const auto r = check(replace(with_variants, "            weight: 50\n            message:\n              title: Still there",
+                                 "            weight: 50\n            share: 3\n            message:\n              title: Still there"));
+    expect_finding(r, "promo.yaml:19:13: scenarios.0.steps.1.variants.0.share: ", "unknown key (allowed here: message, name, weight)");
+  }
+  SUBCASE("{{variant}} in a step without variants is empty, not an error; in a trigger condition it is") {
+    CHECK(check(replace(good, "title: Still there", "title: \"Still there{{variant}}\"")).findings.empty());
+    const auto r = check(replace(good, "cart.total >= 100", "variant == \"b\""));
+    expect_finding(r, "promo.yaml:8:11: scenarios.0.trigger.when.0: ", "variant is known only in a step");
+  }
+}
+
 TEST_CASE("files on disk: unreadable ones, names unique across files") {
   temp_dir dir;
   const auto a = dir.write("a.yaml", good);
