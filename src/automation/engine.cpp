@@ -4,6 +4,7 @@
 #include <set>
 
 #include "webpushd/automation/condition.hpp"
+#include "webpushd/automation/variants.hpp"
 #include "webpushd/core/bytes.hpp"
 #include "webpushd/core/text.hpp"
 #include "webpushd/crypto/primitives.hpp"
@@ -94,6 +95,9 @@ std::string journey_topic(std::int64_t journey_id) {
   const auto digest = crypto::sha256(as_bytes(text));
   return base64url_encode(byte_view{digest.data(), 18});  // 24 characters
 }
+
+// What the outbox, the counters and the variant assignment call a step.
+std::string step_source(const scenario_def& sc, const step_def& step) { return "scenario:" + sc.name + "/" + step.name; }
 
 }  // namespace
 
@@ -189,9 +193,9 @@ struct engine::impl {
   }
 
   json context_for(const event_view& e, const subscriber_view& who, const scenario_def& sc, const step_def* step,
-                   int step_number, time_point started) const {
+                   int step_number, time_point started, const variant_def* variant = nullptr) const {
     return make_context(e, who, shop(), sc.name, step ? std::string_view{step->name} : std::string_view{},
-                        step_number, started);
+                        step_number, started, variant ? std::string_view{variant->name} : std::string_view{});
   }
 
   result<void> log(session& s, std::int64_t journey_id, const std::string& scenario, const std::string& step,
@@ -376,12 +380,17 @@ struct engine::impl {
   }
 
   // Sends one step to every recipient that may have it; returns how many
-  // messages were enqueued.
+  // messages were enqueued. Every device gets the journey's variant.
   result<std::size_t> send_step(session& s, const scenario_def& sc, const journey_row& j, const step_def& step,
-                                std::size_t index, const event_view& e,
+                                std::size_t index, const event_view& e, const variant_def* variant,
                                 const std::vector<storage::subscriber_record>& to) const {
     const auto set = snapshot();
     const std::string category = step.category.empty() ? sc.category : step.category;
+    const message_def& message = variant ? variant->message : step.message;
+    // The journey log tells which variant a line concerns (there is no column for it).
+    const auto noted = [variant](std::string reason) {
+      return variant ? std::move(reason) + " (variant " + variant->name + ")" : std::move(reason);
+    };
     std::size_t enqueued = 0;
     for (const auto& r : to) {
       if (!category.empty() && std::find(r.categories.begin(), r.categories.end(), category) == r.categories.end()) {
@@ -391,13 +400,13 @@ struct engine::impl {
         continue;
       }
       const auto who = view_of_subscriber(r);
-      const json ctx = context_for(e, who, sc, &step, static_cast<int>(index + 1), j.started_at);
-      auto rendered = render_message(step.message, ctx, who.locale, options.default_locale, set->utm);
+      const json ctx = context_for(e, who, sc, &step, static_cast<int>(index + 1), j.started_at, variant);
+      auto rendered = render_message(message, ctx, who.locale, options.default_locale, set->utm);
       if (!rendered) {
         const auto& err = rendered.error();
         const std::string why =
             err.code == "missing_field" ? "missing field: " + err.field : err.code + ": " + err.message;
-        if (auto l = log(s, j.id, sc.name, step.name, j.person, "suppressed", why, r.id); !l) {
+        if (auto l = log(s, j.id, sc.name, step.name, j.person, "suppressed", noted(why), r.id); !l) {
           return tl::unexpected(std::move(l.error()));
         }
         continue;
@@ -410,8 +419,8 @@ struct engine::impl {
       const std::string payload = to_payload(*rendered, block, topic);
       if (payload.size() > webpush::max_plaintext_size) {
         if (auto l = log(s, j.id, sc.name, step.name, j.person, "suppressed",
-                         "message too large: " + std::to_string(payload.size()) + " bytes, at most " +
-                             std::to_string(webpush::max_plaintext_size),
+                         noted("message too large: " + std::to_string(payload.size()) + " bytes, at most " +
+                               std::to_string(webpush::max_plaintext_size)),
                          r.id);
             !l) {
           return tl::unexpected(std::move(l.error()));
@@ -424,7 +433,8 @@ struct engine::impl {
       m.ttl_seconds = static_cast<std::int32_t>(step.ttl.count());
       m.urgency = step.urgency;
       m.topic = topic;
-      m.source = "scenario:" + sc.name + "/" + step.name;
+      m.source = step_source(sc, step);
+      m.variant = variant ? variant->name : std::string{};
       m.category = category;
       m.journey_id = j.id;
       m.delivery_id = block.id;
@@ -444,7 +454,9 @@ struct engine::impl {
       if (!replaced) return tl::unexpected(std::move(replaced.error()));
       auto ids = s.outbox->enqueue({m}, s.now);
       if (!ids) return tl::unexpected(std::move(ids.error()));
-      if (auto l = log(s, j.id, sc.name, step.name, j.person, "sent", rendered->locale, r.id, ids->front()); !l) {
+      // "pl", or "pl, variant b": the locale used, and the variant sent.
+      const std::string sent = variant ? rendered->locale + ", variant " + variant->name : rendered->locale;
+      if (auto l = log(s, j.id, sc.name, step.name, j.person, "sent", sent, r.id, ids->front()); !l) {
         return tl::unexpected(std::move(l.error()));
       }
       ++enqueued;
@@ -482,8 +494,14 @@ struct engine::impl {
       const event_view e = event_from_context(j.context);
       auto to = recipients(s, j.person);
       if (!to) return tl::unexpected(std::move(to.error()));
+      // Drawn from the journey, not the device (variants.hpp): every device
+      // gets the same variant, and a restart or a reload that keeps the
+      // weights draws the same one again.
+      const variant_def* variant = step->variants.empty()
+                                       ? nullptr
+                                       : &assign_variant(step->variants, step_source(*sc, *step), j.person, j.journey_key);
       const auto who = to->empty() ? default_subscriber(j.person) : view_of_subscriber(to->front());
-      const json ctx = context_for(e, who, *sc, step, static_cast<int>(index + 1), j.started_at);
+      const json ctx = context_for(e, who, *sc, step, static_cast<int>(index + 1), j.started_at, variant);
       if (const auto* failed = first_failing(step->when, ctx)) {
         if (auto r = log(s, j.id, sc->name, step->name, j.person, "skipped", "condition not met: " + failed->text); !r) {
           return tl::unexpected(std::move(r.error()));
@@ -493,7 +511,7 @@ struct engine::impl {
           return tl::unexpected(std::move(r.error()));
         }
       } else {
-        auto sent = send_step(s, *sc, j, *step, index, e, *to);
+        auto sent = send_step(s, *sc, j, *step, index, e, variant, *to);
         if (!sent) return tl::unexpected(std::move(sent.error()));
         enqueued = *sent;
       }

@@ -380,6 +380,7 @@ result<std::vector<simulated_line>> simulation::lines() {
       if (!rows) return tl::unexpected(std::move(rows.error()));
       for (const auto& row : *rows) {
         if (row.id != *e.outbox_id) continue;
+        l.variant = row.variant;
         l.message = json::parse(std::string(row.payload.begin(), row.payload.end()), nullptr, false);
         if (l.message.is_object()) l.message.erase("delivery");  // ids and signatures: noise in a report
         if (e.outcome == "sent") describe_fate(l, row);
@@ -422,8 +423,12 @@ std::string format_simulation(const std::vector<simulated_line>& lines) {
           if (!url.empty()) out << " → " << url;
         }
       } else {
+        // A sent line's reason names its variant; the others say it here.
         out << l->outcome;
-        if (!l->subscription.empty()) out << " (" << l->subscription << ")";
+        if (!l->subscription.empty() || !l->variant.empty()) {
+          out << " (" << l->subscription << (l->subscription.empty() || l->variant.empty() ? "" : ", ")
+              << (l->variant.empty() ? "" : "variant " + l->variant) << ")";
+        }
         if (!l->reason.empty()) out << ": " << l->reason;
       }
       out << "\n";

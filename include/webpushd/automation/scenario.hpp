@@ -151,12 +151,15 @@ struct scenario_def {
 };
 
 /// @brief Link decoration for every URL a message carries (UTM parameters).
-/// Values are templates over the context plus `scenario.name`, `step.name`.
+/// Values are templates over the context plus `scenario.name`, `step.name`,
+/// `variant`.
 struct utm_def {
   std::string source = "webpush";
   std::string medium = "push";
   std::string campaign = "{{scenario.name}}";
-  std::string content = "{{step.name}}";
+  /// The step, and the A/B variant when it has one ("first_reminder-b"), so
+  /// web analytics tell the variants apart without any setting.
+  std::string content = "{{step.name}}{{#variant}}-{{variant}}{{/variant}}";
   bool enabled = true;
 };
 

@@ -47,8 +47,9 @@ struct simulated_line {
   std::string scenario;
   std::string step;          ///< "" for journey-level lines
   std::string outcome;       ///< entered | sent | deferred | suppressed | skipped | exited | restarted | completed | cancelled | unsubscribed
-  std::string reason;        ///< why (suppressed, skipped, exited…), the locale for sent
+  std::string reason;        ///< why (suppressed, skipped, exited…); for sent the locale, and ", variant b" when the step has variants
   std::string subscription;  ///< public id of the device, when one is concerned
+  std::string variant;       ///< the A/B variant of the message concerned ("" when none, or no message)
   nlohmann::json message;    ///< the payload for `sent` (title, body, url, …), else null
 };
 

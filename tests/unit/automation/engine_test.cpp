@@ -6,9 +6,13 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
+#include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -16,6 +20,7 @@
 #include "test_support.hpp"
 #include "webpushd/automation/engine.hpp"
 #include "webpushd/automation/simulation.hpp"
+#include "webpushd/automation/variants.hpp"
 #include "webpushd/ingest/events.hpp"
 #include "webpushd/storage/journey_store.hpp"
 #include "webpushd/storage/outbox_store.hpp"
@@ -113,10 +118,13 @@ struct world {
   std::unique_ptr<simulation> sim;
   std::size_t line = 0;
 
-  explicit world(std::vector<scenario_def> scenarios, std::shared_ptr<const pacing::policy> pacing = nullptr) {
+  explicit world(std::vector<scenario_def> scenarios, std::shared_ptr<const pacing::policy> pacing = nullptr)
+      : world(set_of(std::move(scenarios)), std::move(pacing)) {}
+
+  world(std::shared_ptr<const scenario_set> set, std::shared_ptr<const pacing::policy> pacing) {
     engine_options o;
     o.public_url = "https://push.shop.example";
-    auto s = simulation::create(set_of(std::move(scenarios)), o, {}, dir.db_file(), std::move(pacing));
+    auto s = simulation::create(std::move(set), o, {}, dir.db_file(), std::move(pacing));
     REQUIRE_MESSAGE(s.has_value(), (s ? "" : s.error().message));
     sim = std::move(*s);
   }
@@ -588,6 +596,257 @@ TEST_CASE("retention removes ended journeys and old log lines, never an active j
   CHECK(*purged == 1);
   CHECK(w.sql("SELECT group_concat(journey_key) FROM journeys") == "cart-B");
   CHECK(w.sql("SELECT count(*) FROM journey_log") == "0");
+}
+
+// ------------------------------------------------------------------ A/B variants
+
+// The cart scenario with its first reminder as an A/B test: a (the
+// baseline, with a Polish translation) and b.
+scenario_def ab_scenario(std::vector<std::pair<std::string, double>> weights = {{"a", 50}, {"b", 50}}) {
+  auto sc = cart_scenario();
+  for (const auto& [name, weight] : weights) {
+    variant_def v{name, weight, {}};
+    v.message.fields.title = name + ": your cart is waiting";
+    v.message.fields.body = name == "b" ? "{{cart.item_count}} item(s), {{cart.total_text}}" : "Come back";
+    v.message.fields.url = "{{cart.url}}";
+    v.message.locales["pl"].title = name + ": Twój koszyk czeka";
+    sc.steps[0].variants.push_back(std::move(v));
+  }
+  sc.steps[0].message = {};
+  return sc;
+}
+
+// With the default link decoration (utm_content = step, and -variant).
+std::shared_ptr<const scenario_set> with_utm(std::vector<scenario_def> scenarios) {
+  auto set = std::make_shared<scenario_set>();
+  set->scenarios = std::move(scenarios);
+  return set;
+}
+
+// What the documented rule (variants.hpp) gives a customer's cart journey at the first reminder.
+std::string expected_variant(const scenario_def& sc, const std::string& customer, const std::string& cart_id) {
+  return assign_variant(sc.steps[0].variants, "scenario:abandoned_cart/first", "c:" + customer, cart_id).name;
+}
+
+// n customers "<prefix>0" … with one device each ("sub_<prefix>0", English),
+// granting cart reminders: written directly, as many as a test needs.
+void bulk_customers(storage::database& db, int n, const std::string& prefix) {
+  REQUIRE(db.exec("WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < " + std::to_string(n - 1) +
+                  ") INSERT INTO subscriptions (endpoint, p256dh, auth, state, created_at, updated_at, public_id, "
+                  "locale, timezone, customer_id) SELECT 'https://push.example/" + prefix + "' || i, 'k', 'a', "
+                  "'active', 0, 0, 'sub_" + prefix + "' || i, 'en', 'UTC', '" + prefix + "' || i FROM n"));
+  REQUIRE(db.exec("INSERT OR IGNORE INTO subscription_categories SELECT id, 'cart_reminders', 0 FROM subscriptions"));
+}
+
+// Each customer's cart ("cart-<customer>") reported at `when`.
+void bulk_carts(engine& eng, storage::database& db, int n, const std::string& prefix, const std::string& when) {
+  const auto t = *ingest::parse_rfc3339(when);
+  std::vector<storage::stored_event> events;
+  for (int i = 0; i < n; ++i) {
+    const auto c = prefix + std::to_string(i);
+    events.push_back({"e-" + c, "cart_updated", c, "", t, t, cart("x", c, "cart-" + c, 120, when)["properties"].dump()});
+  }
+  REQUIRE(eng.on_events(db, events, t).has_value());
+}
+
+void fire_all(engine& eng, storage::database& db, const std::string& when) {
+  while (true) {
+    auto r = eng.fire_due(db, *ingest::parse_rfc3339(when), 500);
+    REQUIRE(r.has_value());
+    if (r->journeys == 0) break;
+  }
+}
+
+// "customer variant" of every first reminder in the outbox, by customer.
+std::map<std::string, std::string> first_variants(storage::database& db) {
+  std::map<std::string, std::string> out;
+  std::istringstream rows(scalar(db, "SELECT group_concat(s.customer_id || '=' || o.variant, ' ') FROM outbox o "
+                                     "JOIN subscriptions s ON s.id = o.subscription_id "
+                                     "WHERE o.source = 'scenario:abandoned_cart/first'"));
+  for (std::string row; rows >> row;) out[row.substr(0, row.find('='))] = row.substr(row.find('=') + 1);
+  return out;
+}
+
+TEST_CASE("A/B variants: each journey's variant is on its outbox rows, in the payload, its link, the journey log, "
+          "the counters and the simulation; every device of the person gets the same one") {
+  const auto sc = ab_scenario();
+  world w(with_utm({sc}), nullptr);
+  constexpr int n = 20;
+  for (int i = 0; i < n; ++i) {
+    const auto c = "c" + std::to_string(i);
+    w.apply(subscribe("s" + std::to_string(i) + "-phone", c, {"cart_reminders"}, at(9), "en"));
+    w.apply(subscribe("s" + std::to_string(i) + "-laptop", c, {"cart_reminders"}, at(9), "pl-PL"));
+  }
+  for (int i = 0; i < n; ++i) {
+    const auto c = "c" + std::to_string(i);
+    w.apply(cart("e" + std::to_string(i), c, "cart-" + c, 120, at(10)));
+  }
+  w.advance(at(10 + 24));  // both reminders
+
+  std::map<std::string, std::set<std::string>> by_person;  // variants each person's devices got
+  std::map<std::string, int> count;
+  for (const auto& l : w.sent()) {
+    if (l.step != "first") {
+      CHECK(l.variant.empty());  // the second reminder has no variants
+      CHECK(l.message["url"].get<std::string>().ends_with("&utm_content=second"));
+      continue;
+    }
+    const auto customer = l.person.substr(2);
+    const auto v = expected_variant(sc, customer, "cart-" + customer);
+    CHECK(l.variant == v);
+    by_person[l.person].insert(l.variant);
+    ++count[l.variant];
+    const bool polish = l.subscription.ends_with("-laptop");
+    CHECK(l.reason == (polish ? "pl" : "en") + std::string(", variant ") + v);
+    CHECK(l.message["title"] == v + (polish ? ": Twój koszyk czeka" : ": your cart is waiting"));
+    CHECK(l.message["body"] == (v == "b" ? "2 item(s), " + std::string(polish ? "120,00\u00a0€" : "€120.00") : "Come back"));
+    CHECK(l.message["url"] == "https://shop.example/cart/cart-" + customer +
+                                  "?utm_source=webpush&utm_medium=push&utm_campaign=abandoned_cart&utm_content=first-" + v);
+  }
+  CHECK(by_person.size() == n);
+  for (const auto& [person, variants] : by_person) CHECK_MESSAGE(variants.size() == 1, person);
+  // Both variants among 20 journeys (which ones is the rule's, fixed).
+  CHECK(count["a"] > 0);
+  CHECK(count["b"] > 0);
+  CHECK(count["a"] + count["b"] == 2 * n);
+
+  // The rows, the journey log and the hourly counters say the same.
+  CHECK(w.sql("SELECT count(*) FROM outbox WHERE source = 'scenario:abandoned_cart/first' AND variant = 'b'") ==
+        std::to_string(count["b"]));
+  CHECK(w.sql("SELECT count(*) FROM journey_log WHERE step = 'first' AND outcome = 'sent' AND reason LIKE '%, variant b'") ==
+        std::to_string(count["b"]));
+  CHECK(w.sql("SELECT group_concat(variant || '=' || n, ' ') FROM (SELECT variant, sum(n) AS n FROM pacing_counters "
+              "WHERE source = 'scenario:abandoned_cart' AND step = 'first' AND metric = 'sent' GROUP BY variant "
+              "ORDER BY variant)") == "a=" + std::to_string(count["a"]) + " b=" + std::to_string(count["b"]));
+
+  // What webpushctl simulate prints.
+  auto lines = w.sim->lines();
+  REQUIRE(lines.has_value());
+  const auto text = format_simulation(*lines);
+  const auto v0 = expected_variant(sc, "c0", "cart-c0");
+  CHECK_MESSAGE(text.find("abandoned_cart/first  SENT to s0-laptop (pl, variant " + v0 + "): \"" + v0 +
+                          ": Twój koszyk czeka\"") != std::string::npos,
+                text);
+}
+
+TEST_CASE("A/B variants: a message held back by pacing keeps its variant, and the simulation says which") {
+  const auto sc = ab_scenario();
+  auto quiet = std::make_shared<pacing::policy>();
+  quiet->quiet = pacing::quiet_hours{10 * 60 + 30, 13 * 60};  // 10:30–13:00 UTC: the 11:00 reminder waits
+  world w(with_utm({sc}), quiet);
+  w.apply(subscribe("s1", "c1", {"cart_reminders"}, at(9)));
+  w.apply(cart("e1", "c1", "cart-c1", 120, at(10)));
+  w.advance(at(13));
+  const auto v = expected_variant(sc, "c1", "cart-c1");
+  CHECK(w.sql("SELECT variant || ' ' || state FROM outbox") == v + " sent");
+  CHECK(w.sql("SELECT variant || ' ' || n FROM pacing_counters WHERE metric LIKE 'deferred:%'") == v + " 1");
+  auto lines = w.sim->lines();
+  REQUIRE(lines.has_value());
+  CHECK_MESSAGE(format_simulation(*lines).find("abandoned_cart/first  deferred (s1, variant " + v + "): quiet_hours") !=
+                    std::string::npos,
+                format_simulation(*lines));
+}
+
+TEST_CASE("A/B variants: a variant whose text lacks a field is suppressed with the variant named; a step condition "
+          "may read the variant") {
+  auto sc = ab_scenario();
+  sc.steps[0].variants[1].message.fields.title = "{{cart.coupon}} for you";  // b needs a field carts lack
+  sc.steps[1].variants = ab_scenario().steps[0].variants;
+  sc.steps[1].when = {when("variant == \"a\"")};  // the second reminder only to journeys that draw a there
+  world w(with_utm({sc}), nullptr);
+  for (int i = 0; i < 12; ++i) w.apply(subscribe("s" + std::to_string(i), "c" + std::to_string(i), {"cart_reminders"}, at(9)));
+  for (int i = 0; i < 12; ++i) {
+    const auto c = "c" + std::to_string(i);
+    w.apply(cart("e" + std::to_string(i), c, "cart-" + c, 120, at(10)));
+  }
+  REQUIRE(w.sim->run_to_end().has_value());
+  auto lines = w.sim->lines();
+  REQUIRE(lines.has_value());
+  int suppressed = 0;
+  for (const auto& l : *lines) {
+    const auto customer = l.person.substr(2);
+    if (l.step == "first" && l.outcome == "suppressed") {
+      CHECK(expected_variant(sc, customer, "cart-" + customer) == "b");
+      CHECK(l.reason == "missing field: cart.coupon (variant b)");
+      ++suppressed;
+    }
+    if (l.step == "first" && l.outcome == "sent") CHECK(l.variant == "a");
+    if (l.step == "second" && l.outcome == "sent") CHECK(l.variant == "a");
+    if (l.step == "second" && l.outcome == "skipped") CHECK(l.reason == "condition not met: variant == \"a\"");
+  }
+  CHECK(suppressed > 0);
+}
+
+TEST_CASE("A/B variants: the same journey gets the same variant after a restart of the process and a reload") {
+  const auto sc = ab_scenario();
+  temp_dir dir;
+  constexpr int n = 40;
+  {
+    storage::database db = storage::testing::open_ok(dir.db_file());
+    bulk_customers(db, n, "c");
+    tracking::delivery_signer signer(bytes(32, std::uint8_t{1}));
+    engine eng(with_utm({sc}), engine_options{}, signer);
+    bulk_carts(eng, db, n, "c", at(10));
+  }  // the "process" ends with the journeys waiting: only the file remains
+  storage::database db = storage::testing::open_ok(dir.db_file());
+  tracking::delivery_signer signer(bytes(32, std::uint8_t{2}));  // even another key
+  engine eng(with_utm({ab_scenario()}), engine_options{}, signer);
+  eng.set_scenarios(with_utm({ab_scenario()}));  // a reload that changes nothing
+  fire_all(eng, db, at(11));
+  const auto variants = first_variants(db);
+  REQUIRE(variants.size() == n);
+  int b = 0;
+  for (const auto& [customer, variant] : variants) {
+    CHECK(variant == expected_variant(sc, customer, "cart-" + customer));
+    b += variant == "b" ? 1 : 0;
+  }
+  CHECK(b > 0);
+  CHECK(b < n);
+}
+
+TEST_CASE("A/B variants: a reload that changes them applies to journeys not yet at the step; messages already made "
+          "keep theirs") {
+  temp_dir dir;
+  storage::database db = storage::testing::open_ok(dir.db_file());
+  constexpr int n = 60;
+  bulk_customers(db, n, "early");
+  bulk_customers(db, n, "late");
+  tracking::delivery_signer signer(bytes(32, std::uint8_t{1}));
+  const auto before = ab_scenario();
+  engine eng(with_utm({before}), engine_options{}, signer);
+  bulk_carts(eng, db, n, "early", at(10));
+  bulk_carts(eng, db, n, "late", at(10, 30));
+  fire_all(eng, db, at(11));  // the early journeys reach the first reminder; nothing is delivered yet
+  const auto early = first_variants(db);
+  REQUIRE(early.size() == n);
+  const auto early_b = std::count_if(early.begin(), early.end(), [](const auto& e) { return e.second == "b"; });
+  REQUIRE(early_b > 0);
+
+  // b is dropped, a new variant c takes three quarters.
+  const auto after = ab_scenario({{"a", 1}, {"c", 3}});
+  eng.set_scenarios(with_utm({after}));
+  fire_all(eng, db, at(11, 30));  // the late journeys reach it now
+  testing::accept_due(*storage::make_sqlite_outbox_store(db), *ingest::parse_rfc3339(at(11, 31)));
+
+  const auto all = first_variants(db);
+  int late_a = 0;
+  int late_c = 0;
+  for (const auto& [customer, variant] : all) {
+    if (customer.starts_with("early")) {
+      CHECK(variant == expected_variant(before, customer, "cart-" + customer));  // as made before the reload
+    } else {
+      CHECK(variant == expected_variant(after, customer, "cart-" + customer));
+      (variant == "a" ? late_a : late_c) += 1;
+    }
+  }
+  CHECK(late_a + late_c == n);
+  CHECK(late_c > late_a);
+  // The b messages went out as made, b's text and all, and count as b's.
+  CHECK(scalar(db, "SELECT count(*) FROM outbox WHERE variant = 'b' AND state = 'sent' AND "
+                   "json_extract(CAST(payload AS TEXT), '$.title') = 'b: your cart is waiting'") ==
+        std::to_string(early_b));
+  CHECK(scalar(db, "SELECT sum(n) FROM pacing_counters WHERE variant = 'b' AND metric = 'sent'") ==
+        std::to_string(early_b));
 }
 
 // A measurement, not a check: skipped unless asked for with
