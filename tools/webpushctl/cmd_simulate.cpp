@@ -47,7 +47,8 @@ class scratch_dir {
 
 // Per scenario: how many entered, were sent (and how many of those late,
 // deferred by a cap or quiet hours), what held the rest back, and the
-// unsubscribes attributed to it — what a cap costs and what it saves.
+// unsubscribes attributed to it — what a cap costs and what it saves; and
+// for steps with A/B variants, the sends per variant.
 nlohmann::json summarize(const std::vector<webpushd::automation::simulated_line>& lines) {
   std::map<std::string, nlohmann::json> by;
   for (const auto& l : lines) {
@@ -55,7 +56,11 @@ nlohmann::json summarize(const std::vector<webpushd::automation::simulated_line>
     if (s.is_null()) {
       s = {{"entered", 0},  {"sent", 0},         {"deferred", 0},
            {"exited", 0},   {"completed", 0},    {"unsubscribed", 0},
-           {"held_back", nlohmann::json::object()}};
+           {"held_back", nlohmann::json::object()}, {"sent_by_variant", nlohmann::json::object()}};
+    }
+    if (l.outcome == "sent" && !l.variant.empty()) {
+      auto& step = s["sent_by_variant"][l.step];
+      step[l.variant] = step.value(l.variant, 0) + 1;
     }
     if (l.outcome == "entered" || l.outcome == "sent" || l.outcome == "exited" || l.outcome == "completed" ||
         l.outcome == "deferred" || l.outcome == "unsubscribed") {
@@ -137,6 +142,7 @@ int run(const simulate_options& o) {
       if (!l.step.empty()) j["step"] = l.step;
       if (!l.reason.empty()) j["reason"] = l.reason;
       if (!l.subscription.empty()) j["subscription_id"] = l.subscription;
+      if (!l.variant.empty()) j["variant"] = l.variant;
       if (!l.message.is_null()) j["message"] = l.message;
       out["timeline"].push_back(std::move(j));
     }
@@ -151,6 +157,15 @@ int run(const simulate_options& o) {
               << " deferred, " << s["exited"] << " exited, " << s["completed"] << " completed, " << s["unsubscribed"]
               << " unsubscribes attributed\n";
     for (const auto& [reason, n] : s["held_back"].items()) std::cout << "    " << n << " × " << reason << "\n";
+    for (const auto& [step, by_variant] : s["sent_by_variant"].items()) {
+      std::cout << "    " << step << " sent by variant:";
+      std::string separator = " ";
+      for (const auto& [variant, n] : by_variant.items()) {
+        std::cout << separator << variant << " " << n;
+        separator = ", ";
+      }
+      std::cout << "\n";
+    }
   }
   std::cout << "(times are UTC; nothing was sent)\n";
   return exit_ok;
