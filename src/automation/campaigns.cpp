@@ -2,6 +2,7 @@
 // fan-out and the service the API calls (campaigns.hpp).
 
 #include "webpushd/automation/campaigns.hpp"
+#include "webpushd/automation/variants.hpp"
 
 #include <date/tz.h>
 
@@ -30,7 +31,7 @@ using nlohmann::json;
 constexpr std::size_t max_name_size = 200;
 constexpr std::size_t max_template_size = 4000;
 constexpr std::size_t max_utm_size = 200;
-constexpr std::size_t max_variants = 100;
+constexpr std::size_t max_locales = 100;
 constexpr std::size_t max_actions = 2;
 constexpr std::size_t max_audience_locales = 100;
 constexpr std::chrono::seconds max_ttl{std::chrono::hours{24 * 28}};
@@ -130,12 +131,12 @@ const char* to_string(customer_filter f) {
 const std::set<std::string, std::less<>>& campaign_fields() {
   static const std::set<std::string, std::less<>> fields{
       "subscriber", "subscriber.locale", "subscriber.timezone", "shop", "shop.name", "shop.url",
-      "campaign",   "campaign.id",       "campaign.name"};
+      "campaign",   "campaign.id",       "campaign.name",       "variant"};
   return fields;
 }
 
 constexpr std::string_view available_fields =
-    "subscriber.locale, subscriber.timezone, shop.name, shop.url, campaign.id, campaign.name";
+    "subscriber.locale, subscriber.timezone, shop.name, shop.url, campaign.id, campaign.name, variant";
 
 // Syntax, then the fields it reads. Variables inside a section may name a
 // member of the section's value, so only top-level names are checked.
@@ -175,19 +176,25 @@ bool uses_timezone(const campaign_spec& spec) {
     return std::any_of(f.actions.begin(), f.actions.end(),
                        [](const action_def& a) { return reads_timezone(a.title) || reads_timezone(a.url); });
   };
-  if (fields_use(spec.message.fields)) return true;
-  for (const auto& [tag, f] : spec.message.locales) {
-    if (fields_use(f)) return true;
+  const auto message_uses = [&fields_use](const message_def& m) {
+    return fields_use(m.fields) ||
+           std::any_of(m.locales.begin(), m.locales.end(), [&fields_use](const auto& l) { return fields_use(l.second); });
+  };
+  if (message_uses(spec.message)) return true;
+  if (std::any_of(spec.variants.begin(), spec.variants.end(),
+                  [&message_uses](const variant_def& v) { return message_uses(v.message); })) {
+    return true;
   }
   return reads_timezone(spec.utm.source) || reads_timezone(spec.utm.medium) || reads_timezone(spec.utm.campaign) ||
          reads_timezone(spec.utm.content);
 }
 
 json campaign_context(const campaign_spec& spec, const campaign_options& options, const std::string& locale,
-                      const std::string& timezone) {
+                      const std::string& timezone, std::string_view variant) {
   return json{{"subscriber", {{"locale", locale}, {"timezone", timezone}}},
               {"shop", {{"name", options.shop.name}, {"url", options.shop.url}}},
-              {"campaign", {{"id", spec.id}, {"name", spec.name}}}};
+              {"campaign", {{"id", spec.id}, {"name", spec.name}}},
+              {"variant", variant}};
 }
 
 // ---------------------------------------------------------------- reading a definition
@@ -201,8 +208,8 @@ class spec_reader {
   result<campaign_spec> read(const json& body, std::string id, time_point now) {
     if (!body.is_object()) return fail("invalid_type", "the campaign must be a JSON object", "");
     campaign_spec spec;
-    if (auto r = only_keys(body, {"id", "name", "category", "message", "audience", "send_at", "local_time", "ttl",
-                                  "urgency", "utm", "priority", "on_cap", "defer_max"},
+    if (auto r = only_keys(body, {"id", "name", "category", "message", "variants", "audience", "send_at", "local_time",
+                                  "ttl", "urgency", "utm", "priority", "on_cap", "defer_max"},
                            "");
         !r) {
       return tl::unexpected(std::move(r.error()));
@@ -233,27 +240,22 @@ class spec_reader {
     if (auto r = read_utm(body, spec); !r) return tl::unexpected(std::move(r.error()));
 
     const auto message = body.find("message");
-    if (message == body.end()) return fail("missing_field", "message is required", "message");
-    if (!message->is_object()) return fail("invalid_type", "message must be an object", "message");
-    auto fields = read_fields(*message, "message", true);
-    if (!fields) return tl::unexpected(std::move(fields.error()));
-    spec.message.fields = std::move(*fields);
-    if (const auto locales = message->find("locales"); locales != message->end()) {
-      if (!locales->is_object()) return fail("invalid_type", "message.locales must be an object", "message.locales");
-      if (locales->size() > max_variants) {
-        return fail("invalid_message", "at most " + std::to_string(max_variants) + " locale variants",
-                    "message.locales");
-      }
-      for (const auto& [tag, variant] : locales->items()) {
-        const std::string at = "message.locales." + tag;
-        if (!valid_locale_tag(tag)) {
-          return fail("invalid_locale", "'" + tag + "' is not a locale tag such as pl or pl-PL", at);
-        }
-        if (!variant.is_object()) return fail("invalid_type", at + " must be an object", at);
-        auto v = read_fields(variant, at, false);
-        if (!v) return tl::unexpected(std::move(v.error()));
-        spec.message.locales[tag] = std::move(*v);
-      }
+    const auto variants = body.find("variants");
+    const bool has_message = message != body.end() && !message->is_null();
+    const bool has_variants = variants != body.end() && !variants->is_null();
+    if (has_message && has_variants) {
+      return fail("invalid_variants", "give either message or variants, not both (the first variant is the baseline)",
+                  "variants");
+    }
+    if (has_variants) {
+      auto read = read_variants(*variants);
+      if (!read) return tl::unexpected(std::move(read.error()));
+      spec.variants = std::move(*read);
+    } else {
+      if (!has_message) return fail("missing_field", "message (or variants) is required", "message");
+      auto read = read_message(*message, "message");
+      if (!read) return tl::unexpected(std::move(read.error()));
+      spec.message = std::move(*read);
     }
     if (mode_ == reading::request) {
       if (auto r = trial_render(spec); !r) return tl::unexpected(std::move(r.error()));
@@ -286,6 +288,82 @@ class spec_reader {
       return fail("invalid_type", field + " is longer than " + std::to_string(max_size) + " bytes", field);
     }
     return value;
+  }
+
+  // A message at `at` ("message", "variants[1].message"): its fields and translations.
+  result<message_def> read_message(const json& obj, const std::string& at) {
+    if (!obj.is_object()) return fail("invalid_type", at + " must be an object", at);
+    message_def m;
+    auto fields = read_fields(obj, at, true);
+    if (!fields) return tl::unexpected(std::move(fields.error()));
+    m.fields = std::move(*fields);
+    const auto locales = obj.find("locales");
+    if (locales == obj.end()) return m;
+    const std::string locales_at = at + ".locales";
+    if (!locales->is_object()) return fail("invalid_type", locales_at + " must be an object", locales_at);
+    if (locales->size() > max_locales) {
+      return fail("invalid_message", "at most " + std::to_string(max_locales) + " translations", locales_at);
+    }
+    for (const auto& [tag, translation] : locales->items()) {
+      const std::string here = locales_at + "." + tag;
+      if (!valid_locale_tag(tag)) {
+        return fail("invalid_locale", "'" + tag + "' is not a locale tag such as pl or pl-PL", here);
+      }
+      if (!translation.is_object()) return fail("invalid_type", here + " must be an object", here);
+      auto t = read_fields(translation, here, false);
+      if (!t) return tl::unexpected(std::move(t.error()));
+      m.locales[tag] = std::move(*t);
+    }
+    return m;
+  }
+
+  // `variants`: 2–10 of {name, weight, message}, names unique.
+  result<std::vector<variant_def>> read_variants(const json& list) {
+    if (!list.is_array()) return fail("invalid_type", "variants must be a list", "variants");
+    if (list.size() < min_variants || list.size() > max_variants) {
+      return fail("invalid_variants",
+                  "variants must have " + std::to_string(min_variants) + " to " + std::to_string(max_variants) +
+                      " entries, not " + std::to_string(list.size()),
+                  "variants");
+    }
+    std::vector<variant_def> out;
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      const auto& item = list[i];
+      const std::string at = "variants[" + std::to_string(i) + "]";
+      if (!item.is_object()) return fail("invalid_type", at + " must be an object", at);
+      if (auto r = only_keys(item, {"name", "weight", "message"}, at); !r) return tl::unexpected(std::move(r.error()));
+      variant_def v;
+      auto name = string_member(item, "name", at + ".name", true, 32);
+      if (!name) return tl::unexpected(std::move(name.error()));
+      if (!valid_variant_name(*name)) {
+        return fail("invalid_variants", at + ".name must be 1 to 32 lower-case letters, digits, '_' or '-'",
+                    at + ".name");
+      }
+      for (const auto& other : out) {
+        if (other.name == *name) {
+          return fail("invalid_variants", "variant name '" + *name + "' is used twice; names must be unique",
+                      at + ".name");
+        }
+      }
+      v.name = std::move(*name);
+      const auto weight = item.find("weight");
+      if (weight == item.end() || weight->is_null()) return fail("missing_field", at + ".weight is required", at + ".weight");
+      if (!weight->is_number() || !(weight->get<double>() > 0) || weight->get<double>() > max_variant_weight) {
+        return fail("invalid_variants",
+                    at + ".weight must be a positive number up to 1000000 (shares are weight ÷ the sum of the weights)",
+                    at + ".weight");
+      }
+      v.weight = weight->get<double>();
+      const auto message = item.find("message");
+      if (message == item.end() || message->is_null()) {
+        return fail("missing_field", at + ".message is required", at + ".message");
+      }
+      auto m = read_message(*message, at + ".message");
+      if (!m) return tl::unexpected(std::move(m.error()));
+      v.message = std::move(*m);
+      out.push_back(std::move(v));
+    }
+    return out;
   }
 
   // A template member: syntax and fields checked (a stored definition was
@@ -490,12 +568,13 @@ class spec_reader {
 
   result<void> read_utm(const json& body, campaign_spec& spec) {
     // The shop's source, medium and switch; the scenario defaults for
-    // campaign and content ({{scenario.name}}, {{step.name}}) mean nothing here.
+    // campaign and content ({{scenario.name}}, {{step.name}}) mean nothing
+    // here. utm_content names the A/B variant (empty, so left out, without).
     spec.utm.source = options_.utm.source;
     spec.utm.medium = options_.utm.medium;
     spec.utm.enabled = options_.utm.enabled;
     spec.utm.campaign = "{{campaign.name}}";
-    spec.utm.content.clear();
+    spec.utm.content = "{{variant}}";
     const auto utm = body.find("utm");
     if (utm == body.end() || utm->is_null()) return {};
     if (!utm->is_object()) return fail("invalid_type", "utm must be an object", "utm");
@@ -521,33 +600,34 @@ class spec_reader {
     return {};
   }
 
-  // Where a rendering error of the variant `tag` points: the variant's own
-  // field when it sets it, else the default message's.
-  static std::string error_field(const campaign_spec& spec, const std::string& tag, const std::string& field) {
+  // Where a rendering error of the translation `tag` of the message at
+  // `base` ("message", "variants[1].message") points: the translation's own
+  // field when it sets it, else the default texts'.
+  static std::string error_field(const message_def& message, const std::string& base, const std::string& tag,
+                                 const std::string& field) {
     if (field.starts_with("utm.")) return field;
-    const std::string variant = tag.empty() ? "message" : "message.locales." + tag;
+    const std::string variant = tag.empty() ? base : base + ".locales." + tag;
     if (field.empty()) return variant;
-    if (tag.empty()) return "message." + field;
-    const auto& v = spec.message.locales.at(tag);
+    if (tag.empty()) return base + "." + field;
+    const auto& v = message.locales.at(tag);
     const auto name = field.substr(0, field.find_first_of(".["));
     const bool own = (name == "title" && !v.title.empty()) || (name == "body" && !v.body.empty()) ||
                      (name == "icon" && !v.icon.empty()) || (name == "image" && !v.image.empty()) ||
                      (name == "badge" && !v.badge.empty()) || (name == "url" && !v.url.empty()) ||
                      (name == "actions" && !v.actions.empty());
-    return (own ? variant : std::string("message")) + "." + field;
+    return (own ? variant : base) + "." + field;
   }
 
-  // Renders every variant as a subscriber of that locale would get it, and
-  // checks the payload fits a push message.
+  // Renders every translation of every variant as a subscriber of that
+  // locale would get it, and checks the payload fits a push message.
   result<void> trial_render(const campaign_spec& spec) {
-    std::vector<std::string> tags{""};
-    for (const auto& [tag, v] : spec.message.locales) tags.push_back(tag);
     const std::string sample_id = tracking::delivery_signer::new_delivery_id();
     const delivery_block block{sample_id, std::string(22, 'x'),
                                options_.public_url + "/v1/deliveries/" + sample_id + "/events"};
     if (spec.utm.enabled) {
       // The link decoration first, so a field it lacks is named as its own.
-      const auto ctx = campaign_context(spec, options_, options_.default_locale, options_.default_timezone);
+      const auto ctx = campaign_context(spec, options_, options_.default_locale, options_.default_timezone,
+                                        spec.variants.empty() ? "" : spec.variants.front().name);
       const std::array<std::pair<const char*, const std::string*>, 4> parts{{{"utm.source", &spec.utm.source},
                                                                              {"utm.medium", &spec.utm.medium},
                                                                              {"utm.campaign", &spec.utm.campaign},
@@ -558,27 +638,36 @@ class spec_reader {
         }
       }
     }
-    for (const auto& tag : tags) {
-      const std::string locale = tag.empty() ? options_.default_locale : tag;
-      const auto ctx = campaign_context(spec, options_, locale, options_.default_timezone);
-      auto rendered = render_message(spec.message, ctx, locale, options_.default_locale, spec.utm);
-      const std::string where = tag.empty() ? "message" : "message.locales." + tag;
-      if (!rendered) {
-        const auto& e = rendered.error();
-        if (e.code == "missing_field" && e.field == "title") {
-          return fail("invalid_message", where + ": the title is empty after rendering", error_field(spec, tag, "title"));
+    for (std::size_t i = 0; i < std::max<std::size_t>(spec.variants.size(), 1); ++i) {
+      const bool plain = spec.variants.empty();
+      const message_def& message = plain ? spec.message : spec.variants[i].message;
+      const std::string base = plain ? "message" : "variants[" + std::to_string(i) + "].message";
+      const std::string variant = plain ? "" : spec.variants[i].name;
+      std::vector<std::string> tags{""};
+      for (const auto& [tag, v] : message.locales) tags.push_back(tag);
+      for (const auto& tag : tags) {
+        const std::string locale = tag.empty() ? options_.default_locale : tag;
+        const auto ctx = campaign_context(spec, options_, locale, options_.default_timezone, variant);
+        auto rendered = render_message(message, ctx, locale, options_.default_locale, spec.utm);
+        const std::string where = tag.empty() ? base : base + ".locales." + tag;
+        if (!rendered) {
+          const auto& e = rendered.error();
+          if (e.code == "missing_field" && e.field == "title") {
+            return fail("invalid_message", where + ": the title is empty after rendering",
+                        error_field(message, base, tag, "title"));
+          }
+          if (e.code == "missing_field") {
+            return fail("invalid_template", where + ": {{" + e.field + "}} is missing when rendered", where);
+          }
+          return fail(e.code, where + ": " + e.message, error_field(message, base, tag, e.field));
         }
-        if (e.code == "missing_field") {
-          return fail("invalid_template", where + ": {{" + e.field + "}} is missing when rendered", where);
+        const auto size = to_payload(*rendered, block, "").size();
+        if (size > webpush::max_plaintext_size) {
+          return fail("invalid_message",
+                      where + " makes a push payload of " + std::to_string(size) + " bytes; at most " +
+                          std::to_string(webpush::max_plaintext_size) + " fit: shorten its texts or links",
+                      where);
         }
-        return fail(e.code, where + ": " + e.message, error_field(spec, tag, e.field));
-      }
-      const auto size = to_payload(*rendered, block, "").size();
-      if (size > webpush::max_plaintext_size) {
-        return fail("invalid_message",
-                    where + " makes a push payload of " + std::to_string(size) + " bytes; at most " +
-                        std::to_string(webpush::max_plaintext_size) + " fit: shorten its texts or links",
-                    where);
       }
     }
     return {};
@@ -726,16 +815,18 @@ result<campaign_spec> parse_campaign(const nlohmann::json& body, const campaign_
 }
 
 nlohmann::json definition_json(const campaign_spec& spec) {
-  json message = fields_json(spec.message.fields, true);
-  if (!spec.message.locales.empty()) {
-    json locales = json::object();
-    for (const auto& [tag, f] : spec.message.locales) locales[tag] = fields_json(f, false);
-    message["locales"] = std::move(locales);
-  }
+  const auto message_json = [](const message_def& m) {
+    json out = fields_json(m.fields, true);
+    if (!m.locales.empty()) {
+      json locales = json::object();
+      for (const auto& [tag, f] : m.locales) locales[tag] = fields_json(f, false);
+      out["locales"] = std::move(locales);
+    }
+    return out;
+  };
   json out = {{"id", spec.id},
               {"name", spec.name},
               {"category", spec.category},
-              {"message", std::move(message)},
               {"audience", {{"locales", spec.audience.locales}, {"customer", to_string(spec.audience.customer)}}},
               {"local_time", spec.local_time},
               {"ttl", spec.ttl_text},
@@ -750,6 +841,16 @@ nlohmann::json definition_json(const campaign_spec& spec) {
                 {"enabled", spec.utm.enabled}}}};
   if (!spec.send_at_text.empty()) out["send_at"] = spec.send_at_text;
   if (spec.defer_max) out["defer_max"] = spec.defer_max_text;
+  // The variants as given, so a restart continues the same split.
+  if (spec.variants.empty()) {
+    out["message"] = message_json(spec.message);
+  } else {
+    json variants = json::array();
+    for (const auto& v : spec.variants) {
+      variants.push_back({{"name", v.name}, {"weight", v.weight}, {"message", message_json(v.message)}});
+    }
+    out["variants"] = std::move(variants);
+  }
   return out;
 }
 
@@ -795,6 +896,7 @@ struct campaign_runner::impl {
 
     std::vector<storage::campaign_message> messages;
     messages.reserve(recipients->size());
+    const std::string source = "campaign:" + spec.id;  // the variant rule's source (variants.hpp)
     std::string key;
     for (const auto& r : *recipients) {
       const std::string& locale = r.locale.empty() ? options.default_locale : r.locale;
@@ -803,11 +905,15 @@ struct campaign_runner::impl {
       }
       ++row.targeted;
       const std::string& zone = r.timezone.empty() ? options.default_timezone : r.timezone;
-      key = locale;
+      const variant_def* variant =
+          spec.variants.empty() ? nullptr : &assign_variant(spec.variants, source, r.public_id, "");
+      const std::string_view variant_name = variant ? std::string_view{variant->name} : std::string_view{};
+      key.assign(variant_name).append("\n").append(locale);
       if (by_zone) key.append("\n").append(zone);
       auto found = renderings.find(key);
       if (found == renderings.end()) {
-        auto rendered = render_message(spec.message, campaign_context(spec, options, locale, zone), locale,
+        auto rendered = render_message(variant ? variant->message : spec.message,
+                                       campaign_context(spec, options, locale, zone, variant_name), locale,
                                        options.default_locale, spec.utm);
         payload_template t;
         if (!rendered) {
@@ -839,6 +945,7 @@ struct campaign_runner::impl {
         if (moment->second > now) m.not_before = moment->second;
       }
       m.subscription_id = r.subscription_id;
+      m.variant = variant_name;
       m.delivery_id = tracking::delivery_signer::new_delivery_id();
       m.payload = fill(t, m.delivery_id, signer.sign(m.delivery_id), options.public_url);
       messages.push_back(std::move(m));
@@ -945,7 +1052,11 @@ nlohmann::json to_json(const campaign_view& view, bool detailed) {
               {"skipped_reasons", json::parse(row.skipped_reasons, nullptr, false)}};
   if (out["skipped_reasons"].is_discarded()) out["skipped_reasons"] = json::object();
   if (detailed) {
-    out["message"] = member("message", json::object());
+    if (def.is_object() && def.contains("variants")) {
+      out["variants"] = def.at("variants");
+    } else {
+      out["message"] = member("message", json::object());
+    }
     out["utm"] = member("utm", json::object());
     if (view.messages) {
       const auto& c = *view.messages;

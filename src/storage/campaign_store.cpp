@@ -150,7 +150,8 @@ class sqlite_campaign_store final : public campaign_store {
       // The category index (category, subscription_id) gives the keyset
       // order; each row joins its subscription by primary key.
       auto st = prepare(R"sql(
-          SELECT s.id, coalesce(s.locale, ''), coalesce(s.timezone, ''), s.customer_id IS NOT NULL
+          SELECT s.id, coalesce(s.public_id, ''), coalesce(s.locale, ''), coalesce(s.timezone, ''),
+                 s.customer_id IS NOT NULL
           FROM subscription_categories c JOIN subscriptions s ON s.id = c.subscription_id
           WHERE c.category = ?1 AND c.subscription_id > ?2 AND s.state = 'active'
           ORDER BY c.subscription_id
@@ -167,7 +168,7 @@ class sqlite_campaign_store final : public campaign_store {
       auto row = st.step();
       if (!row) return tl::unexpected(std::move(row.error()));
       if (!*row) break;
-      out.push_back({st.column_int(0), st.column_text(1), st.column_text(2), st.column_int(3) != 0});
+      out.push_back({st.column_int(0), st.column_text(1), st.column_text(2), st.column_text(3), st.column_int(4) != 0});
     }
     st.reset();  // releases the read cursor at once
     return out;
@@ -185,8 +186,8 @@ class sqlite_campaign_store final : public campaign_store {
       auto st = prepare(R"sql(
           INSERT INTO outbox (subscription_id, payload, ttl_seconds, urgency, topic, source, state, attempts,
                               created_at, next_attempt_at, expires_at, category, journey_id, delivery_id,
-                              priority, defer_limit)
-          VALUES (?1, ?2, ?3, ?4, NULL, ?5, 'queued', 0, ?6, ?7, ?8, ?9, NULL, ?10, ?11, ?12))sql");
+                              priority, defer_limit, variant)
+          VALUES (?1, ?2, ?3, ?4, NULL, ?5, 'queued', 0, ?6, ?7, ?8, ?9, NULL, ?10, ?11, ?12, ?13))sql");
       if (!st) return tl::unexpected(std::move(st.error()));
       insert_.emplace(std::move(*st));
     }
@@ -209,7 +210,8 @@ class sqlite_campaign_store final : public campaign_store {
           .bind_text_or_null(10, m.delivery_id)
           .bind_int(11, std::int64_t{batch.priority})
           .bind_int(12, batch.defer_max ? std::optional<std::int64_t>{first_attempt_ms + batch.defer_max->count()}
-                                        : std::nullopt);
+                                        : std::nullopt)
+          .bind_text(13, m.variant);
       if (auto r = st.run(); !r) return r;
     }
     st.reset();

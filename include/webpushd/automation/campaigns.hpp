@@ -44,10 +44,19 @@
 /// they use `subscriber.timezone`), not once per subscriber: that is what
 /// makes a million-subscriber fan-out take seconds. So their context is
 /// `{"subscriber": {"locale", "timezone"}, "shop": {"name", "url"},
-/// "campaign": {"id", "name"}}` — no event, and no `subscriber.customer_id`
+/// "campaign": {"id", "name"}, "variant"}` — no event, and no `subscriber.customer_id`
 /// (refused at POST with `field_not_allowed`: it would need one rendering
 /// per subscriber; a scenario can use it). Any other field is refused
 /// (`invalid_template`), since it could never be present.
+///
+/// ## A/B variants
+/// `variants: [{name, weight, message}]` (2–10) instead of `message`: each
+/// subscription gets one, by the rule of variants.hpp with source
+/// "campaign:<id>" and its public id — the same one again when a restart
+/// continues the fan-out, since the variants are stored in the definition.
+/// Renderings are made per variant and locale; each message carries its
+/// variant (outbox.variant), and `{{variant}}` names it (the default
+/// utm_content).
 
 #include <chrono>
 #include <cstddef>
@@ -98,7 +107,10 @@ struct campaign_spec {
   std::string id;        ///< "cmp_…" (given by the client for idempotent retries, else generated)
   std::string name;      ///< 1–200 characters, for people (shown in `{{campaign.name}}` and lists)
   std::string category;  ///< consent category the audience grants
-  message_def message;
+  message_def message;   ///< what it sends, when it has no variants
+  /// @brief A/B variants (2–10) instead of `message`; the first is the
+  /// baseline. Empty: everyone gets `message`.
+  std::vector<variant_def> variants;
   campaign_audience audience;
   /// @brief When to send; for local_time the wall-clock time read as UTC.
   /// Absent in the request: the time of the request.
@@ -142,9 +154,11 @@ struct campaign_options {
 /// template syntax and fields (`invalid_template`, `field_not_allowed`,
 /// field e.g. "message.locales.pl.title"), links, `invalid_locale`,
 /// `invalid_send_at`, `invalid_ttl`, `invalid_urgency`, `invalid_audience`,
-/// `invalid_campaign_id`, and a trial rendering of every locale variant
-/// (`invalid_message` when one renders an empty title or a payload above
-/// the Web Push limit). All are 422.
+/// `invalid_campaign_id`, `invalid_variants` (count, names, weights, both
+/// message and variants; field e.g. "variants[1].weight"), and a trial
+/// rendering of every translation of every variant (`invalid_message` when
+/// one renders an empty title or a payload above the Web Push limit). All
+/// are 422.
 result<campaign_spec> parse_campaign(const nlohmann::json& body, const campaign_options& options, std::string id,
                                      time_point now);
 
@@ -201,8 +215,9 @@ struct campaign_view {
 /// @brief The JSON of a campaign (docs/API.md): id, name, category, state,
 /// send_at, local_time, ttl, urgency, audience, created_at, created_by,
 /// started_at, finished_at, end_reason, targeted, enqueued, skipped,
-/// skipped_reasons; with `detailed` also message, utm and messages (counts
-/// by outbox state); messages_cancelled and recalls_requested when set.
+/// skipped_reasons; with `detailed` also message (or variants), utm and
+/// messages (counts by outbox state); messages_cancelled and
+/// recalls_requested when set.
 nlohmann::json to_json(const campaign_view& view, bool detailed);
 
 /// @brief What create answers.

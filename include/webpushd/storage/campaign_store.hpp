@@ -72,6 +72,7 @@ struct campaign_row {
 /// @brief One subscriber of a campaign's audience, as the fan-out needs it.
 struct campaign_recipient {
   std::int64_t subscription_id = 0;
+  std::string public_id;  ///< the subscription's public id (A/B variants are assigned by it)
   std::string locale;    ///< empty: none given
   std::string timezone;  ///< empty: none given
   bool linked = false;   ///< linked to a shop customer
@@ -95,6 +96,7 @@ struct campaign_message {
   std::string payload;                   ///< plaintext JSON
   std::optional<time_point> not_before;  ///< local time: that subscriber's moment; none: now
   std::string delivery_id;
+  std::string variant;  ///< the campaign's A/B variant it carries; empty: none
 };
 
 /// @brief What a cancellation did.
