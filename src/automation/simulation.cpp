@@ -287,6 +287,7 @@ result<void> append_unsubscribes(storage::database& db, std::vector<simulated_li
     }
     l.scenario = a.source.starts_with("scenario:") ? a.source.substr(9) : a.source;
     l.step = a.step;
+    l.variant = a.variant;
     l.outcome = "unsubscribed";
     l.reason = a.kind + (a.category.empty() ? "" : " " + a.category) + ", attributed to the push of " +
                format_time(a.sent_at);

@@ -59,8 +59,8 @@ nlohmann::json summarize(const std::vector<webpushd::automation::simulated_line>
            {"held_back", nlohmann::json::object()}, {"sent_by_variant", nlohmann::json::object()}};
     }
     if (l.outcome == "sent" && !l.variant.empty()) {
-      auto& step = s["sent_by_variant"][l.step];
-      step[l.variant] = step.value(l.variant, 0) + 1;
+      auto& n = s["sent_by_variant"][l.step][l.variant];
+      n = n.is_null() ? 1 : n.get<int>() + 1;
     }
     if (l.outcome == "entered" || l.outcome == "sent" || l.outcome == "exited" || l.outcome == "completed" ||
         l.outcome == "deferred" || l.outcome == "unsubscribed") {
