@@ -308,16 +308,19 @@ describe('webpushctl simulate on the shipped examples', () => {
     const r = run(webpushctl, ['simulate', '--config', shop, '--events', week]);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^customer anna$/m);
-    assert.match(r.stdout, /2026-11-02 10:30 {2}abandoned_cart\/first_reminder {2}SENT to sub-anna \(pl\): "Twój koszyk czeka"/);
+    // The first reminder is an A/B test (examples/scenarios/abandoned_cart.yaml): Anna's journey draws the question.
+    assert.match(r.stdout, /2026-11-02 10:30 {2}abandoned_cart\/first_reminder {2}SENT to sub-anna \(pl, variant question\): "Czegoś zapomniałeś\?" — "Twój koszyk \(249,00\s?zł\) jest o jedno kliknięcie od Ciebie\." → \S+&utm_content=first_reminder-question$/m);
+    assert.match(r.stdout, /2026-11-03 09:30 {2}abandoned_cart\/second_reminder {2}SENT to sub-anna \(pl\): "Jeszcze się zastanawiasz\?"/);
     assert.match(r.stdout, /abandoned_cart {2}exited: purchase/);
     assert.match(r.stdout, /browse_abandonment\/reminder {2}suppressed \(sub-ben\): consent missing: recommendations/);
     assert.match(r.stdout, /\(times are UTC; nothing was sent\)/);
     // The shop's pacing: quiet hours in Dan's zone hold his first reminder
     // until 08:00 New York time; his unsubscribe counts against it; Anna's
     // price alert meets her weekly cap.
-    assert.match(r.stdout, /2026-11-08 02:10 {2}abandoned_cart\/first_reminder {2}deferred \(sub-dan\): quiet_hours: 21:00–08:00 America\/New_York; deferred to 2026-11-08T13:00:00.000Z/);
-    assert.match(r.stdout, /2026-11-08 13:00 {2}abandoned_cart\/first_reminder {2}SENT to sub-dan/);
-    assert.match(r.stdout, /2026-11-08 15:00 {2}abandoned_cart\/first_reminder {2}unsubscribed \(sub-dan\): unsubscribe cart_reminders, attributed to the push of 2026-11-08 13:00/);
+    assert.match(r.stdout, /2026-11-08 02:10 {2}abandoned_cart\/first_reminder {2}deferred \(sub-dan, variant reminder\): quiet_hours: 21:00–08:00 America\/New_York; deferred to 2026-11-08T13:00:00.000Z/);
+    assert.match(r.stdout, /2026-11-08 13:00 {2}abandoned_cart\/first_reminder {2}SENT to sub-dan \(en, variant reminder\): "Your cart is waiting"/);
+    assert.match(r.stdout, /2026-11-08 15:00 {2}abandoned_cart\/first_reminder {2}unsubscribed \(sub-dan, variant reminder\): unsubscribe cart_reminders, attributed to the push of 2026-11-08 13:00/);
+    assert.match(r.stdout, /^ {4}first_reminder sent by variant: question 1, reminder 1$/m);
     assert.match(r.stdout, /price_drop\/alert {2}suppressed \(sub-anna\): global_cap: 5 per 7d/);
     const j = run(webpushctl, ['simulate', '--config', shop, '--events', week, '--json']);
     assert.equal(j.status, 0, j.stderr);
@@ -327,7 +330,14 @@ describe('webpushctl simulate on the shipped examples', () => {
     assert.equal(out.summary.abandoned_cart.unsubscribed, 1);
     assert.equal(out.summary.abandoned_cart.exited, 1);
     assert.equal(out.summary.price_drop.held_back['suppressed: global_cap'], 1);
+    assert.deepEqual(out.summary.abandoned_cart.sent_by_variant, { first_reminder: { question: 1, reminder: 1 } });
+    assert.deepEqual(out.summary.welcome.sent_by_variant, {});
     const sent = out.timeline.filter((l) => l.outcome === 'sent');
+    const anna = sent.find((l) => l.person === 'c:anna' && l.step === 'first_reminder');
+    assert.equal(anna.variant, 'question');
+    assert.equal(anna.reason, 'pl, variant question');
+    assert.equal(anna.message.title, 'Czegoś zapomniałeś?');
+    assert.ok(sent.filter((l) => l.step !== 'first_reminder').every((l) => !('variant' in l)));
     assert.ok(sent.every((l) => typeof l.message.title === 'string' && !('delivery' in l.message)));
   });
 

@@ -109,14 +109,20 @@ TEST_CASE("the example week: every example scenario triggers, steps, exits and r
     const auto* first = find(tl, "c:anna", "abandoned_cart", "first_reminder", "sent");
     REQUIRE(first != nullptr);
     CHECK(first->at == t("2026-11-02T10:30:00Z"));  // 1 h after the cart changed
-    CHECK(first->message["title"] == "Twój koszyk czeka");
+    // The first reminder is an A/B test; Anna's cart journey draws the question.
+    CHECK(first->variant == "question");
+    CHECK(first->reason == "pl, variant question");
+    CHECK(first->message["title"] == "Czegoś zapomniałeś?");
     CHECK(first->message["body"].get<std::string>().find("249,00\u00a0zł") != std::string::npos);
     CHECK(first->message["url"] ==
           "https://www.example-shop.com/cart?utm_source=webpush&utm_medium=push&utm_campaign=abandoned_cart"
-          "&utm_content=first_reminder");
+          "&utm_content=first_reminder-question");
+    CHECK(first->message["actions"][0]["title"] == "Zobacz koszyk");
     const auto* second = find(tl, "c:anna", "abandoned_cart", "second_reminder", "sent");
     REQUIRE(second != nullptr);
     CHECK(second->at == t("2026-11-03T09:30:00Z"));
+    CHECK(second->variant.empty());
+    CHECK(second->message["url"].get<std::string>().ends_with("&utm_content=second_reminder"));
     const auto* exited = find(tl, "c:anna", "abandoned_cart", "", "exited");
     REQUIRE(exited != nullptr);
     CHECK(exited->reason == "purchase");
@@ -156,9 +162,13 @@ TEST_CASE("the example week: every example scenario triggers, steps, exits and r
     const auto* sent = find(tl, "c:dan", "abandoned_cart", "first_reminder", "sent");
     REQUIRE(sent != nullptr);
     CHECK(sent->at == t("2026-11-08T13:00:00Z"));  // 08:00 in New York
+    CHECK(held->variant == "reminder");  // Dan's journey draws the baseline, and keeps it while held
+    CHECK(sent->variant == "reminder");
+    CHECK(sent->message["title"] == "Your cart is waiting");
     const auto* gone = find(tl, "c:dan", "abandoned_cart", "first_reminder", "unsubscribed");
     REQUIRE(gone != nullptr);
     CHECK(gone->reason == "unsubscribe cart_reminders, attributed to the push of 2026-11-08 13:00");
+    CHECK(gone->variant == "reminder");  // the unsubscribe counts against the variant that preceded it
   }
   SUBCASE("welcome: each step at its offset, only in the categories granted") {
     CHECK(find(tl, "c:anna", "welcome", "hello", "sent")->at == t("2026-11-02T08:01:00Z"));
