@@ -5,9 +5,10 @@
 // journey at once and no later reminder comes. A reminder the push service
 // accepted is recalled after the purchase (the project's push-sink answers
 // DELETE of its Location). Delays are seconds here (the scenario file is the
-// test's own), so the test stays short.
+// test's own), so the test stays short. The file ends with A/B variants of a
+// scenario step and of a campaign, each shopper checked against the rule.
 import assert from 'node:assert/strict';
-import { createECDH, randomBytes } from 'node:crypto';
+import { createECDH, createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -413,5 +414,177 @@ describe('journeys survive kill -9', () => {
     const messages = (await emulator.messages(clientHash)).map((m) => JSON.parse(m).title);
     assert.deepEqual(messages, ['Your cart is waiting', 'Still thinking it over?']);
     await stopChild(daemon.child);
+  });
+});
+
+// A/B variants: the daemon runs a scenario whose step has two variants and a
+// campaign with two variants; eight shoppers subscribe with the emulator.
+// Each must receive exactly the variant the documented rule gives them —
+// recomputed here with Node's own SHA-256 from
+// include/webpushd/automation/variants.hpp, not with the daemon's code — in
+// their language, with the variant in utm_content and on the outbox row.
+const variantsYaml = `
+version: 1
+scenarios:
+  - name: cart_ab
+    category: cart_reminders
+    trigger:
+      event: cart_updated
+    journey:
+      key: cart.id
+    steps:
+      - name: nudge
+        after: 1s
+        variants:
+          - name: plain
+            weight: 1
+            message:
+              title: Your cart is waiting
+              body: "{{cart.total_text}}"
+              url: "{{cart.url}}"
+              locales:
+                pl:
+                  title: Twój koszyk czeka
+          - name: question
+            weight: 1
+            message:
+              title: Forgot something?
+              body: "Group {{variant}}: {{cart.total_text}}"
+              url: "{{cart.url}}"
+              locales:
+                pl:
+                  title: Czegoś zapomniałeś?
+`;
+
+// The rule of variants.hpp, written anew: SHA-256 over length-prefixed
+// fields, the first 8 bytes >> 11 as a fraction of 2^53, onto the cumulative weights.
+function assign(source, who, key, variants) {
+  const field = (s) => {
+    const bytes = Buffer.from(s, 'utf8');
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(bytes.length);
+    return Buffer.concat([length, bytes]);
+  };
+  const h = createHash('sha256').update(Buffer.concat(['webpushd.variant.v1', source, who, key].map(field))).digest();
+  const u = Number(h.readBigUInt64BE(0) >> 11n) / 2 ** 53;
+  const total = variants.reduce((sum, v) => sum + v.weight, 0);
+  const p = u * total;
+  let cumulative = 0;
+  for (const v of variants) {
+    cumulative += v.weight;
+    if (p < cumulative) return v.name;
+  }
+  return variants[variants.length - 1].name;
+}
+
+describe('A/B variants end to end: scenario and campaign → outbox → emulator', () => {
+  let emulator;
+  let daemon;
+  let dir;
+  const shoppers = [];
+
+  const { call, backend, sql } = daemonClient(() => daemon, API_KEY, () => dir);
+
+  before(async () => {
+    emulator = await startEmulator();
+    dir = tempDir('webpushd-variants-');
+    writeFileSync(path.join(dir, 'scenarios.yaml'), variantsYaml);
+    const configFile = path.join(dir, 'webpushd.yaml');
+    writeFileSync(configFile, configText());
+    daemon = await startDaemon(configFile);
+    const key = (await call('GET', '/v1/vapid-public-key')).body.publicKey;
+    for (let i = 0; i < 8; i += 1) {
+      const locale = i % 2 === 0 ? 'pl-PL' : 'en';
+      const { subscription, clientHash } = await emulator.subscribe(key);
+      const r = await call('POST', '/v1/subscriptions', {
+        subscription, consent: { categories: ['cart_reminders'], text_version: 'v1' }, timezone: 'Europe/Warsaw', locale,
+      }, { origin: SHOP });
+      assert.equal(r.status, 201, r.text);
+      const customer = `cust-${i}-${randomBytes(4).toString('hex')}`;
+      const linked = await backend('POST', `/v1/subscriptions/${r.body.id}/customer`, { customer_id: customer });
+      assert.equal(linked.status, 200, linked.text);
+      shoppers.push({ id: r.body.id, clientHash, customer, polish: locale === 'pl-PL' });
+    }
+  });
+  after(async () => {
+    if (daemon) await stopChild(daemon.child);
+    await emulator?.stop();
+  });
+
+  test('each shopper gets the scenario variant the rule gives their journey, decrypted, in their language', async () => {
+    const events = shoppers.map((s) => ({
+      id: `cart-${randomBytes(6).toString('hex')}`,
+      type: 'cart_updated',
+      customer_id: s.customer,
+      occurred_at: new Date().toISOString(),
+      properties: { cart_id: `cart-${s.customer}`, items: [{ product_id: 'mug', quantity: 1 }], total: 129, currency: 'PLN',
+        cart_url: `https://shop.example/cart/${s.customer}` },
+    }));
+    const posted = await backend('POST', '/v1/events', { events });
+    assert.equal(posted.status, 202, posted.text);
+
+    const weights = [{ name: 'plain', weight: 1 }, { name: 'question', weight: 1 }];
+    const seen = new Set();
+    for (const s of shoppers) {
+      const [text] = await waitFor(async () => {
+        const m = await emulator.messages(s.clientHash);
+        return m.length > 0 ? m : null;
+      }, { timeoutMs: 15000, what: `the reminder for ${s.customer}` });
+      const payload = JSON.parse(text);
+      const expected = assign('scenario:cart_ab/nudge', `c:${s.customer}`, `cart-${s.customer}`, weights);
+      seen.add(expected);
+      const titles = { plain: s.polish ? 'Twój koszyk czeka' : 'Your cart is waiting',
+        question: s.polish ? 'Czegoś zapomniałeś?' : 'Forgot something?' };
+      assert.equal(payload.title, titles[expected], s.customer);
+      if (expected === 'question') assert.match(payload.body, /^Group question: /);
+      assert.equal(payload.url, `https://shop.example/cart/${s.customer}?utm_source=webpush&utm_medium=push`
+        + `&utm_campaign=cart_ab&utm_content=nudge-${expected}`);
+      assert.equal(sql(`SELECT o.variant FROM outbox o JOIN subscriptions s ON s.id = o.subscription_id WHERE s.public_id = '${s.id}' AND o.source = 'scenario:cart_ab/nudge'`), expected);
+      assert.equal(sql(`SELECT reason FROM journey_log WHERE outcome = 'sent' AND person = 'c:${s.customer}'`),
+        `${s.polish ? 'pl' : 'en'}, variant ${expected}`);  // the translation used, and the variant
+    }
+    // Eight journeys at 50/50: both variants went out (which ones is fixed by the rule).
+    assert.deepEqual([...seen].sort(), ['plain', 'question']);
+  });
+
+  test('a campaign with variants gives each subscription the variant of its public id', async () => {
+    const created = await backend('POST', '/v1/campaigns', {
+      id: `cmp_ab-${randomBytes(4).toString('hex')}`,
+      name: 'Winter sale', category: 'cart_reminders',
+      variants: [
+        { name: 'control', weight: 1, message: { title: 'Winter sale at {{shop.name}}', url: 'https://shop.example/sale',
+          locales: { pl: { title: 'Zimowa wyprzedaż w {{shop.name}}' } } } },
+        { name: 'urgent', weight: 3, message: { title: 'Only today: -20%', url: 'https://shop.example/sale',
+          locales: { pl: { title: 'Tylko dziś: -20%' } } } },
+      ],
+    });
+    assert.equal(created.status, 202, created.text);
+    const id = created.body.id;
+    const weights = [{ name: 'control', weight: 1 }, { name: 'urgent', weight: 3 }];
+    for (const s of shoppers) {
+      const messages = await waitFor(async () => {
+        const m = await emulator.messages(s.clientHash);
+        return m.length > 1 ? m : null;
+      }, { timeoutMs: 15000, what: `the campaign for ${s.customer}` });
+      const payload = JSON.parse(messages[1]);
+      const expected = assign(`campaign:${id}`, s.id, '', weights);
+      const titles = { control: s.polish ? 'Zimowa wyprzedaż w Test Shop' : 'Winter sale at Test Shop',
+        urgent: s.polish ? 'Tylko dziś: -20%' : 'Only today: -20%' };
+      assert.equal(payload.title, titles[expected], s.id);
+      assert.equal(payload.url, `https://shop.example/sale?utm_source=webpush&utm_medium=push&utm_campaign=Winter%20sale&utm_content=${expected}`);
+      assert.equal(sql(`SELECT o.variant FROM outbox o JOIN subscriptions s ON s.id = o.subscription_id WHERE s.public_id = '${s.id}' AND o.source = 'campaign:${id}'`), expected);
+    }
+    const shown = await backend('GET', `/v1/campaigns/${id}`);
+    assert.equal(shown.status, 200, shown.text);
+    assert.deepEqual(shown.body.variants.map((v) => [v.name, v.weight]), [['control', 1], ['urgent', 3]]);
+    assert.equal(shown.body.message, undefined);
+
+    const refused = await backend('POST', '/v1/campaigns', {
+      name: 'Broken', category: 'cart_reminders',
+      variants: [{ name: 'a', weight: 1, message: { title: 'A' } }, { name: 'b', weight: 0, message: { title: 'B' } }],
+    });
+    assert.equal(refused.status, 422, refused.text);
+    assert.equal(refused.body.error.code, 'invalid_variants');
+    assert.equal(refused.body.error.field, 'variants[1].weight');
   });
 });
