@@ -545,6 +545,12 @@ describe('A/B variants end to end: scenario and campaign → outbox → emulator
     }
     // Eight journeys at 50/50: both variants went out (which ones is fixed by the rule).
     assert.deepEqual([...seen].sort(), ['plain', 'question']);
+    // The operator sees it too.
+    const first = shoppers[0];
+    const id = sql(`SELECT o.id FROM outbox o JOIN subscriptions s ON s.id = o.subscription_id WHERE s.public_id = '${first.id}'`);
+    const shown = run(webpushctl, ['outbox', 'show', '--data-dir', path.join(dir, 'data'), id]);
+    assert.equal(shown.status, 0, shown.stderr);
+    assert.match(shown.stdout, new RegExp(`^variant: +${assign('scenario:cart_ab/nudge', `c:${first.customer}`, `cart-${first.customer}`, weights)}$`, 'm'));
   });
 
   test('a campaign with variants gives each subscription the variant of its public id', async () => {

@@ -284,6 +284,7 @@ int run_show(const show_options& o) {
   }
   std::cout << "\n"
             << "source:           " << (r.source.empty() ? "-" : printable(r.source)) << "\n"
+            << "variant:          " << (r.variant.empty() ? "-" : printable(r.variant)) << "\n"
             << "payload:          " << r.payload_size << " bytes\n"
             << "ttl:              " << r.ttl_seconds << " s\n"
             << "urgency:          " << r.urgency << "\n"
