@@ -606,8 +606,8 @@ class spec_reader {
   static std::string error_field(const message_def& message, const std::string& base, const std::string& tag,
                                  const std::string& field) {
     if (field.starts_with("utm.")) return field;
-    const std::string variant = tag.empty() ? base : base + ".locales." + tag;
-    if (field.empty()) return variant;
+    const std::string translation = tag.empty() ? base : base + ".locales." + tag;
+    if (field.empty()) return translation;
     if (tag.empty()) return base + "." + field;
     const auto& v = message.locales.at(tag);
     const auto name = field.substr(0, field.find_first_of(".["));
@@ -615,7 +615,7 @@ class spec_reader {
                      (name == "icon" && !v.icon.empty()) || (name == "image" && !v.image.empty()) ||
                      (name == "badge" && !v.badge.empty()) || (name == "url" && !v.url.empty()) ||
                      (name == "actions" && !v.actions.empty());
-    return (own ? variant : base) + "." + field;
+    return (own ? translation : base) + "." + field;
   }
 
   // Renders every translation of every variant as a subscriber of that

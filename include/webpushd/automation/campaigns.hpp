@@ -40,7 +40,7 @@
 /// twice (autumn) means the first.
 ///
 /// ## Templates
-/// Campaign messages are rendered once per locale (and per time zone when
+/// Campaign messages are rendered once per variant and locale (and per time zone when
 /// they use `subscriber.timezone`), not once per subscriber: that is what
 /// makes a million-subscriber fan-out take seconds. So their context is
 /// `{"subscriber": {"locale", "timezone"}, "shop": {"name", "url"},
