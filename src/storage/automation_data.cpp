@@ -87,10 +87,13 @@ result<person_data_erased> erase_person_data(database& db, const std::vector<std
   if (!journeys) return tl::unexpected(std::move(journeys.error()));
   auto interest = delete_each(db, "DELETE FROM product_interest WHERE person = ?1", persons, text);
   if (!interest) return tl::unexpected(std::move(interest.error()));
-  // Pacing's per-device history and the unsubscribes attributed to the
-  // device; the hourly counters hold no person and stay.
+  // Pacing's per-device history, the unsubscribes attributed to the
+  // device, its latest shown and clicked pushes and the purchases credited
+  // to them; the hourly counters hold no person and stay.
   for (const auto* sql : {"DELETE FROM pacing_history WHERE subscription_id = ?1",
-                          "DELETE FROM unsubscribe_attributions WHERE subscription_id = ?1"}) {
+                          "DELETE FROM unsubscribe_attributions WHERE subscription_id = ?1",
+                          "DELETE FROM tracking_touches WHERE subscription_id = ?1",
+                          "DELETE FROM conversions WHERE subscription_id = ?1"}) {
     if (auto r = delete_each(db, sql, subscription_ids, number); !r) return tl::unexpected(std::move(r.error()));
   }
   if (auto r = tx.commit(); !r) return tl::unexpected(std::move(r.error()));

@@ -284,6 +284,14 @@ class sqlite_campaign_store final : public campaign_store {
     }
   }
 
+  result<std::int64_t> messages_queued(std::string_view id, time_point from, time_point to) override {
+    auto st = prepare("SELECT count(*) FROM outbox WHERE source = ?1 AND created_at >= ?2 AND created_at < ?3");
+    if (!st) return tl::unexpected(std::move(st.error()));
+    auto row = st->bind_text(1, campaign_source(id)).bind_int(2, unix_millis(from)).bind_int(3, unix_millis(to)).step();
+    if (!row) return tl::unexpected(std::move(row.error()));
+    return st->column_int(0);
+  }
+
  private:
   result<detail::statement> prepare(std::string_view sql) { return detail::statement::prepare(db_.handle(), sql); }
 

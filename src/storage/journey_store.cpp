@@ -237,6 +237,22 @@ class sqlite_journey_store final : public journey_store {
     });
   }
 
+  result<std::vector<step_reach>> count_step_reach(std::string_view scenario, time_point from,
+                                                   time_point to) override {
+    // The lines a step writes when it fires; 'deferred' (and the gate's own
+    // 'suppressed' later) may follow for the same journey, 'restarted'
+    // names the step a journey waits for, not one it reached.
+    auto st = prepare(R"sql(
+        SELECT step, count(DISTINCT journey_id) FROM journey_log
+        WHERE scenario = ?1 AND at >= ?2 AND at < ?3 AND step <> '' AND outcome IN ('sent', 'suppressed', 'skipped')
+        GROUP BY step ORDER BY step)sql");
+    if (!st) return tl::unexpected(std::move(st.error()));
+    st->bind_text(1, scenario).bind_int(2, unix_millis(from)).bind_int(3, unix_millis(to));
+    return detail::collect_rows<step_reach>(*st, [](const detail::statement& r) {
+      return step_reach{r.column_text(0), r.column_int(1)};
+    });
+  }
+
   result<std::size_t> cancel_queued_messages(std::int64_t journey_id, std::string_view reason, time_point now,
                                              std::optional<std::int64_t> subscription_id) override {
     auto st = prepare(R"sql(

@@ -422,6 +422,44 @@ DROP TABLE pacing_counters;
 ALTER TABLE pacing_counters_v8 RENAME TO pacing_counters;
 )sql";
 
+// v9: what happened after delivery, and what it earned. Beacons find
+// their outbox message by delivery id (an index: one lookup per report).
+// tracking_touches keeps, per subscription, the latest push reported shown
+// and the latest reported clicked (the report's time), which is all
+// conversion attribution reads. conversions records each attributed
+// purchase once (the event id is the key): the push it is credited to (its
+// source, step and variant as they were), the touch's time, the revenue in
+// hundredths of the currency's unit. Both hold a subscription id, so an
+// erasure finds them; the hourly counters they feed hold no person.
+constexpr std::string_view v9_tracking = R"sql(
+CREATE INDEX outbox_delivery ON outbox (delivery_id) WHERE delivery_id IS NOT NULL;
+
+CREATE TABLE tracking_touches (
+  subscription_id   INTEGER PRIMARY KEY,
+  shown_outbox_id   INTEGER,
+  shown_at          INTEGER,
+  clicked_outbox_id INTEGER,
+  clicked_at        INTEGER
+) STRICT;
+
+CREATE TABLE conversions (
+  event_id        TEXT    PRIMARY KEY,
+  kind            TEXT    NOT NULL CHECK (kind IN ('converted', 'influenced')),
+  subscription_id INTEGER NOT NULL,
+  outbox_id       INTEGER NOT NULL,
+  source          TEXT    NOT NULL,
+  step            TEXT    NOT NULL,
+  variant         TEXT    NOT NULL DEFAULT '',
+  touch_at        INTEGER NOT NULL,
+  occurred_at     INTEGER NOT NULL,
+  revenue         INTEGER NOT NULL CHECK (revenue >= 0),
+  currency        TEXT    NOT NULL,
+  attributed_at   INTEGER NOT NULL
+) STRICT;
+
+CREATE INDEX conversions_subscription ON conversions (subscription_id);
+)sql";
+
 constexpr std::array all_migrations{
     migration{1, v1_subscriptions_and_outbox},
     migration{2, v2_subscribers_and_consent},
@@ -431,6 +469,7 @@ constexpr std::array all_migrations{
     migration{6, v6_campaign_progress},
     migration{7, v7_pacing},
     migration{8, v8_variants},
+    migration{9, v9_tracking},
 };
 
 }  // namespace

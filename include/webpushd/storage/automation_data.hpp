@@ -60,8 +60,10 @@ result<std::vector<product_interest_entry>> list_person_interest(database& db,
 /// finds no timer of theirs afterwards), the journey_log rows of those
 /// journeys or naming those persons, the journey_log rows about a message
 /// to one of `subscription_ids` (internal row ids of erased subscribers, also
-/// in journeys that are kept), and the persons' product_interest rows. One
-/// transaction scope (a savepoint inside a write_queue item).
+/// in journeys that are kept), and the persons' product_interest rows; for
+/// each of `subscription_ids` also its pacing history, the unsubscribes
+/// attributed to it, its tracking touches and its conversions (schema v9).
+/// One transaction scope (a savepoint inside a write_queue item).
 result<person_data_erased> erase_person_data(database& db, const std::vector<std::string>& persons,
                                              const std::vector<std::int64_t>& subscription_ids = {});
 

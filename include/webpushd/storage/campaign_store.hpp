@@ -152,6 +152,9 @@ class campaign_store {
   /// @brief The campaign's outbox messages counted by state (the outbox's
   /// index on source).
   virtual result<outbox_counts> message_counts(std::string_view id) = 0;
+  /// @brief How many outbox messages the campaign's fan-out queued in
+  /// [from, to) (by created_at; stats: the campaign's `entered`).
+  virtual result<std::int64_t> messages_queued(std::string_view id, time_point from, time_point to) = 0;
 };
 
 /// @brief The SQLite implementation. Uses the given connection (not owned).

@@ -72,6 +72,12 @@ struct outcome_count {
   std::int64_t n = 0;
 };
 
+/// @brief How many journeys reached one step.
+struct step_reach {
+  std::string step;
+  std::int64_t journeys = 0;
+};
+
 /// @brief Repository interface (SQLite now).
 class journey_store {
  public:
@@ -118,6 +124,12 @@ class journey_store {
   /// counted by step and outcome (stats).
   virtual result<std::vector<outcome_count>> count_outcomes(std::string_view scenario, time_point from,
                                                             time_point to) = 0;
+  /// @brief Journeys of one scenario whose step fired in [from, to) — its
+  /// message handed to the outbox, suppressed or skipped — counted once per
+  /// journey and step however many devices it had (stats: a step's
+  /// `entered`).
+  virtual result<std::vector<step_reach>> count_step_reach(std::string_view scenario, time_point from,
+                                                           time_point to) = 0;
   /// @brief Cancels the journey's queued outbox messages (reason given),
   /// only those to one subscription when given; returns how many.
   virtual result<std::size_t> cancel_queued_messages(std::int64_t journey_id, std::string_view reason, time_point now,

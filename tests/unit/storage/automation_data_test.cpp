@@ -93,7 +93,7 @@ TEST_CASE_FIXTURE(fixture, "list_person_journeys: the persons' journeys, oldest 
   CHECK(list_person_journeys(db, {"c:nobody"}).value().empty());
 }
 
-TEST_CASE_FIXTURE(fixture, "erase_person_data: journeys, their log, product interest and pacing history of exactly those persons") {
+TEST_CASE_FIXTURE(fixture, "erase_person_data: journeys, their log, product interest, pacing and tracking data of exactly those persons") {
   const auto t0 = clock.now();
   const auto mine = journey("abandoned_cart", "c:cust-7", "active", t0);
   log(mine, "c:cust-7", "entered", t0);
@@ -110,11 +110,19 @@ TEST_CASE_FIXTURE(fixture, "erase_person_data: journeys, their log, product inte
   REQUIRE(db.exec("INSERT INTO pacing_history VALUES (41, '', x'00'), (42, '', x'00')"));
   REQUIRE(db.exec("INSERT INTO unsubscribe_attributions (subscription_id, at, kind, source, step, outbox_id, sent_at) "
                   "VALUES (41, 0, 'gone', 'scenario:welcome', 'hello', 1, 0)"));
+  REQUIRE(db.exec("INSERT INTO tracking_touches (subscription_id, shown_outbox_id, shown_at) VALUES (41, 1, 0), "
+                  "(42, 2, 0)"));
+  REQUIRE(db.exec("INSERT INTO conversions (event_id, kind, subscription_id, outbox_id, source, step, touch_at, "
+                  "occurred_at, revenue, currency, attributed_at) VALUES "
+                  "('o-1', 'converted', 41, 1, 'scenario:welcome', 'hello', 0, 1, 100, 'PLN', 1), "
+                  "('o-2', 'converted', 42, 2, 'scenario:welcome', 'hello', 0, 1, 100, 'PLN', 1)"));
 
   const auto erased = erase_person_data(db, {"c:cust-7", "s:sub_a"}, {41});
   REQUIRE(erased.has_value());
   CHECK(scalar(db, "SELECT group_concat(subscription_id) FROM pacing_history") == "42");
   CHECK(scalar(db, "SELECT count(*) FROM unsubscribe_attributions") == "0");
+  CHECK(scalar(db, "SELECT group_concat(subscription_id) FROM tracking_touches") == "42");
+  CHECK(scalar(db, "SELECT group_concat(event_id) FROM conversions") == "o-2");
   CHECK(erased->journeys == 2);
   CHECK(erased->log_entries == 3);
   CHECK(erased->product_interest == 2);

@@ -181,19 +181,45 @@ TEST_CASE("schema v3 records delivery events once per (delivery, type)") {
   CHECK(got[1].action.empty());
 }
 
+namespace {
+
+// Writes a database exactly as webpushd left it at schema `version` (every
+// migration up to it), then runs `rows` in it.
+void make_database_at(int version, const temp_dir& dir, const std::string& rows) {
+  sqlite3* raw = nullptr;
+  REQUIRE(sqlite3_open(dir.db_file().c_str(), &raw) == SQLITE_OK);
+  std::string script;
+  for (const auto& m : detail::migrations()) {
+    if (m.version <= version) script += std::string{m.sql} + "\n";
+  }
+  script += "PRAGMA user_version = " + std::to_string(version) + ";\n" + rows;
+  char* err = nullptr;
+  const int rc = sqlite3_exec(raw, script.c_str(), nullptr, nullptr, &err);
+  INFO((err != nullptr ? err : ""));
+  sqlite3_free(err);
+  sqlite3_close(raw);
+  REQUIRE(rc == SQLITE_OK);
+}
+
+// The details of `sql`'s query plan, one line each.
+std::string query_plan(database& db, const std::string& sql) {
+  sqlite3_stmt* stmt = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db.handle(), ("EXPLAIN QUERY PLAN " + sql).c_str(), -1, &stmt, nullptr) == SQLITE_OK);
+  std::string plan;
+  while (sqlite3_step(stmt) == SQLITE_ROW) {
+    plan += std::string{reinterpret_cast<const char*>(sqlite3_column_text(stmt, 3))} + "\n";
+  }
+  sqlite3_finalize(stmt);
+  return plan;
+}
+
+}  // namespace
+
 TEST_CASE("v7 rebuilds a v6 outbox keeping every message, and admits the state 'suppressed'") {
   temp_dir dir;
-  {
-    // A database exactly as webpushd left it at schema v6, with one message
-    // that was claimed (its admission is back-filled) and one still queued.
-    sqlite3* raw = nullptr;
-    REQUIRE(sqlite3_open(dir.db_file().c_str(), &raw) == SQLITE_OK);
-    std::string script;
-    for (const auto& m : detail::migrations()) {
-      if (m.version <= 6) script += std::string{m.sql} + "\n";
-    }
-    script += R"sql(
-      PRAGMA user_version = 6;
+  // A database exactly as webpushd left it at schema v6, with one message
+  // that was claimed (its admission is back-filled) and one still queued.
+  make_database_at(6, dir, R"sql(
       INSERT INTO subscriptions (id, endpoint, p256dh, auth, created_at, updated_at)
         VALUES (1, 'https://fcm.googleapis.com/fcm/send/x', 'k', 'a', 1, 1);
       INSERT INTO outbox (id, subscription_id, payload, ttl_seconds, source, state, attempts, created_at,
@@ -201,14 +227,7 @@ TEST_CASE("v7 rebuilds a v6 outbox keeping every message, and admits the state '
         VALUES (7, 1, x'6869', 60, 'scenario:cart/first', 'sent', 1, 100, 100, 60100, 150,
                 'https://push.example/m/1', 'cart_reminders', 3, 'd_1'),
                (8, 1, x'6869', 60, 'campaign:c_1', 'queued', 0, 200, 200, 60200, NULL, NULL, NULL, NULL, NULL);
-    )sql";
-    char* err = nullptr;
-    const int rc = sqlite3_exec(raw, script.c_str(), nullptr, nullptr, &err);
-    INFO((err != nullptr ? err : ""));
-    sqlite3_free(err);
-    sqlite3_close(raw);
-    REQUIRE(rc == SQLITE_OK);
-  }
+  )sql");
   auto db = open_ok(dir.db_file());
   CHECK(db.schema_version() == latest_schema_version());
   CHECK(scalar(db, "SELECT count(*) FROM outbox") == "2");
@@ -219,20 +238,15 @@ TEST_CASE("v7 rebuilds a v6 outbox keeping every message, and admits the state '
         "queued 0 1");
   CHECK(db.exec("UPDATE outbox SET state = 'suppressed' WHERE id = 8").has_value());
   CHECK_FALSE(db.exec("UPDATE outbox SET state = 'held' WHERE id = 8").has_value());
-  CHECK(scalar(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'outbox'") == "6");
+  // v7's six indexes were rebuilt (v9 adds outbox_delivery).
+  CHECK(scalar(db, "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_schema WHERE type = 'index' "
+                   "AND tbl_name = 'outbox' AND name <> 'outbox_delivery' ORDER BY name)") ==
+        "outbox_due outbox_inflight outbox_journey outbox_recall outbox_source outbox_subscription");
 }
 
 TEST_CASE("v8 keeps v7's counters and messages, with no variant, and counts per variant from then on") {
   temp_dir dir;
-  {
-    sqlite3* raw = nullptr;
-    REQUIRE(sqlite3_open(dir.db_file().c_str(), &raw) == SQLITE_OK);
-    std::string script;
-    for (const auto& m : detail::migrations()) {
-      if (m.version <= 7) script += std::string{m.sql} + "\n";
-    }
-    script += R"sql(
-      PRAGMA user_version = 7;
+  make_database_at(7, dir, R"sql(
       INSERT INTO subscriptions (id, endpoint, p256dh, auth, created_at, updated_at)
         VALUES (1, 'https://fcm.googleapis.com/fcm/send/x', 'k', 'a', 1, 1);
       INSERT INTO outbox (id, subscription_id, payload, ttl_seconds, source, state, created_at, next_attempt_at,
@@ -241,14 +255,7 @@ TEST_CASE("v8 keeps v7's counters and messages, with no variant, and counts per 
       INSERT INTO pacing_counters (source, step, hour, metric, n) VALUES ('scenario:cart', 'first', 5, 'sent', 3);
       INSERT INTO unsubscribe_attributions (subscription_id, at, kind, source, step, outbox_id, sent_at)
         VALUES (1, 200, 'gone', 'scenario:cart', 'first', 7, 100);
-    )sql";
-    char* err = nullptr;
-    const int rc = sqlite3_exec(raw, script.c_str(), nullptr, nullptr, &err);
-    INFO((err != nullptr ? err : ""));
-    sqlite3_free(err);
-    sqlite3_close(raw);
-    REQUIRE(rc == SQLITE_OK);
-  }
+  )sql");
   auto db = open_ok(dir.db_file());
   CHECK(db.schema_version() == latest_schema_version());
   CHECK(scalar(db, "SELECT '[' || variant || ']' FROM outbox WHERE id = 7") == "[]");
@@ -260,4 +267,31 @@ TEST_CASE("v8 keeps v7's counters and messages, with no variant, and counts per 
                 "VALUES ('scenario:cart', 'first', 'b', 5, 'sent', 1)")
             .has_value());
   CHECK(scalar(db, "SELECT count(*) FROM pacing_counters") == "2");
+}
+
+TEST_CASE("v9 finds a v8 message by its delivery id through an index, and adds touches and conversions") {
+  temp_dir dir;
+  make_database_at(8, dir, R"sql(
+      INSERT INTO subscriptions (id, endpoint, p256dh, auth, created_at, updated_at)
+        VALUES (1, 'https://fcm.googleapis.com/fcm/send/x', 'k', 'a', 1, 1);
+      INSERT INTO outbox (id, subscription_id, payload, ttl_seconds, source, state, created_at, next_attempt_at,
+                          expires_at, delivery_id, variant)
+        VALUES (7, 1, x'6869', 60, 'scenario:cart/first', 'sent', 100, 100, 60100, 'd_seven', 'b');
+  )sql");
+  auto db = open_ok(dir.db_file());
+  CHECK(db.schema_version() == latest_schema_version());
+  CHECK(scalar(db, "SELECT id || ' ' || variant FROM outbox WHERE delivery_id = 'd_seven'") == "7 b");
+  // A beacon's lookup uses the index, not a scan of every message sent.
+  const auto plan = query_plan(db, "SELECT * FROM outbox WHERE delivery_id = ?1");
+  CHECK_MESSAGE(plan.find("INDEX outbox_delivery (delivery_id=?)") != std::string::npos, plan);
+  CHECK(db.exec("INSERT INTO tracking_touches (subscription_id, shown_outbox_id, shown_at) VALUES (1, 7, 500)")
+            .has_value());
+  CHECK(db.exec("INSERT INTO conversions (event_id, kind, subscription_id, outbox_id, source, step, touch_at, "
+                "occurred_at, revenue, currency, attributed_at) "
+                "VALUES ('o1', 'influenced', 1, 7, 'scenario:cart', 'first', 500, 600, 12900, 'PLN', 700)")
+            .has_value());
+  CHECK_FALSE(db.exec("INSERT INTO conversions (event_id, kind, subscription_id, outbox_id, source, step, touch_at, "
+                      "occurred_at, revenue, currency, attributed_at) "
+                      "VALUES ('o2', 'bought', 1, 7, 'scenario:cart', 'first', 500, 600, 1, 'PLN', 700)")
+                  .has_value());
 }
