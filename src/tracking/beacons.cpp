@@ -8,6 +8,8 @@
 
 #include "webpushd/crypto/primitives.hpp"
 #include "webpushd/storage/delivery_event_store.hpp"
+#include "webpushd/storage/pacing_store.hpp"
+#include "webpushd/storage/tracking_store.hpp"
 
 namespace webpushd::tracking {
 namespace {
@@ -83,6 +85,43 @@ result<void> validate_beacon(const beacon& b) {
   return {};
 }
 
+std::string click_metric(std::string_view action) {
+  if (action.empty()) return "clicked:body";
+  const bool action_name = action.size() <= 64 && action.front() >= 'a' && action.front() <= 'z' &&
+                           std::all_of(action.begin(), action.end(), [](char c) {
+                             return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+                           });
+  return action_name ? "clicked:" + std::string{action} : std::string{"clicked:other"};
+}
+
+result<bool> count_report(storage::database& db, const storage::delivery_event& report) {
+  auto touches = storage::make_sqlite_tracking_store(db);
+  auto push = touches->find_delivery(report.delivery_id);
+  if (!push) return tl::unexpected(std::move(push.error()));
+  // A signed id with no message (sent by another tool, or a database
+  // restored from before it): nothing to count it for.
+  if (!*push) return false;
+  const auto& p = **push;
+  const auto [source, step] = storage::split_source(p.source);
+  auto counters = storage::make_sqlite_pacing_store(db);
+  if (auto r = counters->count(source, step, p.variant, report.at, report.type, 1); !r) {
+    return tl::unexpected(std::move(r.error()));
+  }
+  if (report.type == "clicked") {
+    if (auto r = counters->count(source, step, p.variant, report.at, click_metric(report.action), 1); !r) {
+      return tl::unexpected(std::move(r.error()));
+    }
+  }
+  // The counters hold no person; a touch would hold one again after an erasure.
+  if (report.type != "closed" && !p.subscription_erased) {
+    const auto kind = report.type == "shown" ? storage::touch_kind::shown : storage::touch_kind::clicked;
+    if (auto r = touches->touch(p.subscription_id, kind, p.outbox_id, report.at); !r) {
+      return tl::unexpected(std::move(r.error()));
+    }
+  }
+  return true;
+}
+
 beacon_recorder::beacon_recorder(const delivery_signer& signer, storage::write_queue& writer, const clock& clk)
     : signer_(signer), writer_(writer), clock_(clk) {}
 
@@ -102,8 +141,15 @@ void beacon_recorder::record(beacon b, std::function<void(result<bool>)> done) {
     };
   }
   storage::delivery_event e{std::move(b.delivery_id), std::move(b.type), std::move(b.action), clock_.now()};
+  // Metrics of reports (by type) belong after the commit, in `done`'s
+  // caller: the delivery routes see every recorded report.
   auto submitted = writer_.submit_value<bool>(
-      [e = std::move(e)](storage::database& db) { return storage::make_sqlite_delivery_event_store(db)->record(e); },
+      [e = std::move(e)](storage::database& db) -> result<bool> {
+        auto fresh = storage::make_sqlite_delivery_event_store(db)->record(e);
+        if (!fresh || !*fresh) return fresh;  // a repeat counts nothing again
+        if (auto counted = count_report(db, e); !counted) return tl::unexpected(std::move(counted.error()));
+        return true;
+      },
       done);
   if (!submitted) done(tl::unexpected(submitted.error()));
 }

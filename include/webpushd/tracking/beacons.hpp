@@ -14,6 +14,10 @@
 #include "webpushd/core/error.hpp"
 #include "webpushd/storage/write_queue.hpp"
 
+namespace webpushd::storage {
+struct delivery_event;
+}
+
 namespace webpushd::tracking {
 
 /// @brief Signs and checks delivery ids (HMAC-SHA-256 under a daemon secret).
@@ -49,15 +53,32 @@ struct beacon {
 /// ("type"), `invalid_action` ("action"), `missing_field` ("sig").
 result<void> validate_beacon(const beacon& b);
 
+/// @brief The counter a click adds besides `clicked`: "clicked:<action>",
+/// "clicked:body" for the notification itself (no action), and
+/// "clicked:other" for an action that is no action name
+/// (`^[a-z][a-z0-9_]{0,63}$`, as messages name them): a report's action is
+/// the browser's word, not ours.
+std::string click_metric(std::string_view action);
+
+/// @brief Counts a report recorded for the first time, through `db` (the
+/// transaction that records it): `shown`, `closed` or `clicked` (and
+/// click_metric) for its push's source, step and variant in the hour of
+/// the report, and for shown and clicked the push as the device's latest
+/// touch (storage::tracking_store), which conversion attribution reads —
+/// unless the subscriber was erased. false, and nothing counted, when no
+/// outbox message carries the delivery id.
+result<bool> count_report(storage::database& db, const storage::delivery_event& report);
+
 /// @brief Verifies and durably records beacons.
 class beacon_recorder {
  public:
   /// @brief `signer`, `writer` and `clk` must outlive the recorder.
   beacon_recorder(const delivery_signer& signer, storage::write_queue& writer, const clock& clk);
   /// @brief Validates, checks the signature (`invalid_signature`, 403 — the
-  /// same for an unknown id, so ids cannot be probed), and records it once;
-  /// `done(true)` when stored now, `done(false)` for a repeat. `done` runs
-  /// after the commit, on the writer thread (or at once on failure).
+  /// same for an unknown id, so ids cannot be probed), and records it once,
+  /// counting it (count_report) in the same transaction; `done(true)` when
+  /// stored now, `done(false)` for a repeat (nothing counted again). `done`
+  /// runs after the commit, on the writer thread (or at once on failure).
   void record(beacon b, std::function<void(result<bool>)> done);
 
   /// @brief Told the type of each beacon stored (after its commit, not for
