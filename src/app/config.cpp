@@ -511,6 +511,14 @@ result<void> check_ranges(const config& c, const std::string& source, const loca
       }
     }
   }
+  // A window of 0 would credit only purchases in the very millisecond of
+  // the click; one of weeks credits pushes with purchases they hardly caused.
+  for (const auto& [key, window] : {std::pair{"click_window", c.tracking.click}, std::pair{"view_window", c.tracking.view}}) {
+    if (window <= std::chrono::milliseconds{0} || window > tracking::max_attribution_window) {
+      return fail("config_invalid", at(std::string{"/tracking/"} + key) + ": tracking." + key +
+                                        ": must be more than 0 and at most " + format_duration(tracking::max_attribution_window));
+    }
+  }
   if (c.delivery.request_timeout < c.delivery.connect_timeout) {
     return fail("config_invalid", at("/delivery/request_timeout") +
                                       ": delivery.request_timeout: must be at least connect_timeout");
@@ -678,6 +686,10 @@ result<config> parse_config_base(std::string_view text, const std::string& sourc
 
   if (auto ok = read_pacing(root, c, source_name, *doc); !ok) return tl::unexpected(ok.error());
   if (auto ok = read_dashboard(root, c, source_name, *doc); !ok) return tl::unexpected(ok.error());
+
+  const json& tracking = section(root, "tracking");
+  c.tracking.click = duration_at(tracking, "click_window", c.tracking.click);
+  c.tracking.view = duration_at(tracking, "view_window", c.tracking.view);
 
   const json& logging = section(root, "logging");
   c.logging.format = value_at<std::string>(logging, "format", "auto");

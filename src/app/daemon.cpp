@@ -36,6 +36,7 @@
 #include "webpushd/storage/outbox_store.hpp"
 #include "webpushd/storage/recall_store.hpp"
 #include "webpushd/storage/write_queue.hpp"
+#include "webpushd/tracking/attribution.hpp"
 #include "webpushd/tracking/beacons.hpp"
 #include "webpushd/webpush/vapid.hpp"
 #include "metrics_wiring.hpp"
@@ -296,9 +297,16 @@ result<std::unique_ptr<daemon>> daemon::create(const config& cfg, const clock& c
   s.engine->set_journey_observer(
       [m](std::string_view scenario, std::string_view outcome) { m->journey_logged(scenario, outcome); });
   m->declare_scenarios(scenario_names(*cfg.automation.scenarios));
-  s.events->set_stored_hook([engine = s.engine.get()](storage::database& conn,
-                                                      const std::vector<storage::stored_event>& stored,
-                                                      time_point now) { return engine->on_events(conn, stored, now); });
+  // A purchase is credited to the push clicked (or shown) before it in the
+  // same transaction as its journeys: a 202 means it is attributed too.
+  s.events->set_stored_hook([engine = s.engine.get(), windows = cfg.tracking](
+                                storage::database& conn, const std::vector<storage::stored_event>& stored,
+                                time_point now) -> result<void> {
+    if (auto r = engine->on_events(conn, stored, now); !r) return r;
+    auto attributed = tracking::attribute_purchases(conn, stored, windows, now);
+    if (!attributed) return tl::unexpected(std::move(attributed.error()));
+    return {};
+  });
   consent::lifecycle_hooks hooks;
   hooks.on_subscribed = [engine = s.engine.get()](storage::database& conn, const storage::subscriber_record& r,
                                                   time_point now) { return engine->on_subscribed(conn, r, now); };
@@ -454,7 +462,8 @@ void daemon::reload(const config& next) {
                               next.vapid.private_key_file != cur.vapid.private_key_file ||
                               next.server != cur.server || next.dashboard != cur.dashboard ||
                               next.delivery.endpoints.allowed_hosts != cur.delivery.endpoints.allowed_hosts ||
-                              next.delivery.max_in_flight != cur.delivery.max_in_flight;
+                              next.delivery.max_in_flight != cur.delivery.max_in_flight ||
+                              next.tracking != cur.tracking;
   // Scenarios take effect at once; running journeys continue by step name
   // (automation/engine.hpp says what happens to changed and removed ones).
   if (next.automation.scenarios) {
@@ -471,7 +480,8 @@ void daemon::reload(const config& next) {
   log_pacing(next.pacing);
   impl_->cfg.pacing = next.pacing;
   if (restart_needed) {
-    spdlog::warn("reload: storage, VAPID, listener, delivery and dashboard changes take effect at restart");
+    spdlog::warn(
+        "reload: storage, VAPID, listener, delivery, dashboard and tracking changes take effect at restart");
   }
   spdlog::info("reload: configuration {} is valid", next.source.string());
 }

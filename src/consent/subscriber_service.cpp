@@ -13,6 +13,7 @@
 #include "webpushd/storage/event_store.hpp"
 #include "webpushd/storage/outbox_store.hpp"
 #include "webpushd/storage/subscriber_store.hpp"
+#include "webpushd/storage/tracking_store.hpp"
 
 namespace webpushd::consent {
 namespace {
@@ -196,6 +197,48 @@ result<void> put_automation(json& doc, storage::database& db, const std::vector<
   doc["journeys"] = std::move(list);
   doc["product_interest"] = std::move(products);
   return {};
+}
+
+// What tracking keeps about one device, for the GDPR exports: the reports
+// its service worker sent, its latest shown and clicked pushes, and the
+// purchases credited to them.
+result<json> tracking_json(storage::database& db, std::int64_t subscription_id) {
+  auto store = storage::make_sqlite_tracking_store(db);
+  auto reports = store->reports_of(subscription_id);
+  if (!reports) return tl::unexpected(std::move(reports.error()));
+  json report_list = json::array();
+  for (const auto& r : *reports) {
+    report_list.push_back({{"message_id", r.outbox_id},
+                           {"type", r.type},
+                           {"action", text_or_null(r.action)},
+                           {"at", format_rfc3339(r.at)}});
+  }
+  auto touches = store->touches({subscription_id});
+  if (!touches) return tl::unexpected(std::move(touches.error()));
+  const auto touch_json = [](const std::optional<storage::touch>& t) {
+    return t ? json{{"message_id", t->outbox_id}, {"at", format_rfc3339(t->at)}} : json(nullptr);
+  };
+  const auto none = storage::subscription_touches{};
+  const auto& latest = touches->empty() ? none : touches->front();
+  auto conversions = store->conversions_of(subscription_id);
+  if (!conversions) return tl::unexpected(std::move(conversions.error()));
+  json conversion_list = json::array();
+  for (const auto& c : *conversions) {
+    conversion_list.push_back({{"event_id", c.event_id},
+                               {"kind", c.kind},
+                               {"message_id", c.outbox_id},
+                               {"source", c.source},
+                               {"step", text_or_null(c.step)},
+                               {"variant", text_or_null(c.variant)},
+                               {"touch_at", format_rfc3339(c.touch_at)},
+                               {"occurred_at", format_rfc3339(c.occurred_at)},
+                               {"revenue", static_cast<double>(c.revenue) / 100.0},
+                               {"currency", c.currency}});
+  }
+  return json{{"reports", std::move(report_list)},
+              {"last_shown", touch_json(latest.shown)},
+              {"last_clicked", touch_json(latest.clicked)},
+              {"conversions", std::move(conversion_list)}};
 }
 
 json text_or_null(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
@@ -635,10 +678,13 @@ result<nlohmann::json> subscriber_service::export_one(const std::string& public_
   }
   auto events = events_json(reader_, s.customer_id, s.public_id);
   if (!events) return tl::unexpected(std::move(events.error()));
+  auto tracking = tracking_json(reader_, s.id);
+  if (!tracking) return tl::unexpected(std::move(tracking.error()));
   json doc{{"subscription", std::move(sub)},
            {"consent_ledger", std::move(ledger)},
            {"messages", std::move(messages)},
-           {"events", std::move(*events)}};
+           {"events", std::move(*events)},
+           {"tracking", std::move(*tracking)}};
   std::vector<std::string> persons{storage::subscriber_person(s.public_id)};
   if (!s.customer_id.empty()) persons.push_back(storage::customer_person(s.customer_id));
   if (auto r = put_automation(doc, reader_, persons); !r) return tl::unexpected(std::move(r.error()));

@@ -23,6 +23,7 @@
 #include "webpushd/core/text.hpp"
 #include "webpushd/core/error.hpp"
 #include "webpushd/pacing/policy.hpp"
+#include "webpushd/tracking/attribution.hpp"
 
 namespace webpushd::app {
 
@@ -137,6 +138,8 @@ struct dashboard_config {
   std::chrono::milliseconds session_lifetime{std::chrono::hours{12}};  ///< 5m–30d
   bool operator==(const dashboard_config&) const = default;
 };
+/// @brief `tracking:` — conversion attribution windows.
+using tracking_config = tracking::attribution_windows;
 
 /// @brief `logging:`.
 struct logging_config {
@@ -156,6 +159,7 @@ struct config {
   automation_config automation;
   pacing_config pacing;
   dashboard_config dashboard;
+  tracking_config tracking;
   logging_config logging;
 };
 

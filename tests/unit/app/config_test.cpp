@@ -340,3 +340,40 @@ TEST_CASE("dashboard: users with password hashes, the session lifetime, errors a
     CHECK_MESSAGE(c.error().message.find("dashboard.users.0.name") != std::string::npos, c.error().message);
   }
 }
+
+TEST_CASE("tracking: attribution windows of 24 h by default, settable, more than 0 and at most 30 days") {
+  SUBCASE("defaults") {
+    const auto c = parse(minimal);
+    REQUIRE(c.has_value());
+    CHECK(c->tracking.click == 24h);
+    CHECK(c->tracking.view == 24h);
+  }
+  SUBCASE("set") {
+    const auto c = parse(minimal + "tracking:\n  click_window: 7d\n  view_window: 30m\n");
+    REQUIRE_MESSAGE(c.has_value(), (c ? "" : c.error().message));
+    CHECK(c->tracking.click == 7 * 24h);
+    CHECK(c->tracking.view == 30min);
+  }
+  SUBCASE("a window of 0 or longer than 30 days is named at its line") {
+    auto c = parse(minimal + "tracking:\n  click_window: 0s\n");
+    REQUIRE_FALSE(c.has_value());
+    CHECK_MESSAGE(c.error().message.find("shop.yaml:4:17: tracking.click_window: must be more than 0 and at most 30d") !=
+                      std::string::npos,
+                  c.error().message);
+    c = parse(minimal + "tracking:\n  click_window: 1h\n  view_window: 31d\n");
+    REQUIRE_FALSE(c.has_value());
+    CHECK_MESSAGE(c.error().message.find("shop.yaml:5:16: tracking.view_window: must be more than 0 and at most 30d") !=
+                      std::string::npos,
+                  c.error().message);
+  }
+  SUBCASE("unknown keys and malformed durations are the schema's") {
+    auto c = parse(minimal + "tracking:\n  click_windows: 1h\n");
+    REQUIRE_FALSE(c.has_value());
+    CHECK_MESSAGE(c.error().message.find("shop.yaml:4:3: tracking.click_windows: unknown key") != std::string::npos,
+                  c.error().message);
+    c = parse(minimal + "tracking:\n  view_window: a day\n");
+    REQUIRE_FALSE(c.has_value());
+    CHECK_MESSAGE(c.error().message.find("shop.yaml:4:16: tracking.view_window") != std::string::npos,
+                  c.error().message);
+  }
+}

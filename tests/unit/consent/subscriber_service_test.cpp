@@ -10,8 +10,11 @@
 #include "../storage/test_support.hpp"
 #include "test_support.hpp"
 #include "webpushd/consent/subscriber_service.hpp"
+#include "webpushd/core/text.hpp"
+#include "webpushd/storage/delivery_event_store.hpp"
 #include "webpushd/storage/outbox_store.hpp"
 #include "webpushd/storage/subscriber_store.hpp"
+#include "webpushd/storage/tracking_store.hpp"
 
 using namespace webpushd;
 using namespace webpushd::consent;
@@ -372,6 +375,53 @@ TEST_CASE_FIXTURE(fixture, "erasure removes personal data, keeps the ledger with
   CHECK(exported["subscription"]["state"] == "erased");
   CHECK(exported["subscription"]["endpoint"].is_null());
   CHECK_FALSE(exported["messages"][0].contains("payload"));
+}
+
+TEST_CASE_FIXTURE(fixture, "the export shows what tracking keeps about a device; an erasure removes it") {
+  const auto a = subscribe_ok("a", {"promotions"});
+  REQUIRE(wait<void>([&](auto done) { service->link_customer(a.id, "cust-7", std::move(done)); }));
+  const auto message = enqueue(a.id, "promotions", R"({"title":"Sale"})");
+  REQUIRE(db.exec("UPDATE outbox SET delivery_id = 'd_sale', source = 'campaign:cmp_1' WHERE id = " +
+                  std::to_string(message)));
+  const auto t = clock.now();
+  auto reports = storage::make_sqlite_delivery_event_store(db);
+  REQUIRE(reports->record({"d_sale", "shown", "", t}));
+  REQUIRE(reports->record({"d_sale", "clicked", "shop_now", t + 1min}));
+  auto tracking = storage::make_sqlite_tracking_store(db);
+  REQUIRE(tracking->touch(row_id(a.id), storage::touch_kind::shown, message, t));
+  REQUIRE(tracking->touch(row_id(a.id), storage::touch_kind::clicked, message, t + 1min));
+  storage::conversion c;
+  c.event_id = "order-1";
+  c.kind = "converted";
+  c.subscription_id = row_id(a.id);
+  c.outbox_id = message;
+  c.source = "campaign:cmp_1";
+  c.touch_at = t + 1min;
+  c.occurred_at = t + 1h;
+  c.revenue = 12950;
+  c.currency = "PLN";
+  c.attributed_at = t + 1h;
+  REQUIRE(tracking->record_conversion(c));
+
+  const auto at = [](time_point when) { return format_rfc3339(when); };
+  const auto doc = service->export_subscription(a.id).value();
+  CHECK(doc["tracking"] == nlohmann::json{
+      {"reports", {{{"message_id", message}, {"type", "shown"}, {"action", nullptr}, {"at", at(t)}},
+                   {{"message_id", message}, {"type", "clicked"}, {"action", "shop_now"}, {"at", at(t + 1min)}}}},
+      {"last_shown", {{"message_id", message}, {"at", at(t)}}},
+      {"last_clicked", {{"message_id", message}, {"at", at(t + 1min)}}},
+      {"conversions", {{{"event_id", "order-1"}, {"kind", "converted"}, {"message_id", message},
+                        {"source", "campaign:cmp_1"}, {"step", nullptr}, {"variant", nullptr},
+                        {"touch_at", at(t + 1min)}, {"occurred_at", at(t + 1h)}, {"revenue", 129.5},
+                        {"currency", "PLN"}}}}});
+  CHECK(service->export_customer("cust-7").value()["subscriptions"][0]["tracking"] == doc["tracking"]);
+
+  REQUIRE(wait<erase_outcome>(
+      [&](auto done) { service->erase_customer("cust-7", {"backend:gdpr", ""}, std::move(done)); }));
+  const auto after = service->export_subscription(a.id).value()["tracking"];
+  CHECK(after["last_shown"].is_null());
+  CHECK(after["last_clicked"].is_null());
+  CHECK(after["conversions"].empty());
 }
 
 TEST_CASE_FIXTURE(fixture, "a tampered ledger entry is reported by seq") {
