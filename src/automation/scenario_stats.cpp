@@ -7,10 +7,8 @@
 
 #include <algorithm>
 #include <array>
-#include <numeric>
 
 #include "webpushd/core/text.hpp"
-#include "webpushd/ingest/events.hpp"
 #include "webpushd/pacing/rules.hpp"
 #include "webpushd/storage/journey_store.hpp"
 #include "webpushd/storage/subscriber_store.hpp"
@@ -19,16 +17,7 @@ namespace webpushd::automation {
 namespace {
 
 using nlohmann::json;
-using std::chrono::days;
 using std::chrono::hours;
-
-// What the daemon records, so that every figure is present, 0 or not.
-constexpr std::array hold_reasons{pacing::hold_reason::quiet_hours, pacing::hold_reason::min_gap,
-                                  pacing::hold_reason::global_cap, pacing::hold_reason::scenario_cap,
-                                  pacing::hold_reason::category_cap};
-constexpr std::array<std::string_view, 3> unsubscribe_kinds{"gone", "unsubscribe", "withdraw"};
-constexpr std::array<std::string_view, 9> journey_outcomes{"entered",   "sent",   "deferred",  "suppressed", "skipped",
-                                                           "restarted", "exited", "completed", "cancelled"};
 
 struct window_def {
   std::string_view name;
@@ -51,58 +40,12 @@ std::chrono::time_point<std::chrono::system_clock, hours> end_of_hour(time_point
   return std::chrono::floor<hours>(now) + hours{1};
 }
 
-// The counter vocabulary of storage::pacing_store: "sent",
-// "deferred:<reason>", "suppressed:<reason>", "unsubscribed:<kind>".
-struct metric {
-  enum class kind { sent, deferred, suppressed, unsubscribed, other } what = kind::other;
-  std::string detail;  // reason or kind
-};
-
-metric parse_metric(std::string_view text) {
-  if (text == "sent") return {metric::kind::sent, {}};
-  const auto colon = text.find(':');
-  if (colon == std::string_view::npos) return {};
-  const auto prefix = text.substr(0, colon);
-  std::string detail{text.substr(colon + 1)};
-  if (prefix == "deferred") return {metric::kind::deferred, std::move(detail)};
-  if (prefix == "suppressed") return {metric::kind::suppressed, std::move(detail)};
-  if (prefix == "unsubscribed") return {metric::kind::unsubscribed, std::move(detail)};
-  return {};
-}
-
-// Metrics this version does not show (later ones, such as clicks) are left out.
-void add(stats_figures& f, std::string_view counter, std::int64_t n) {
-  auto m = parse_metric(counter);
-  switch (m.what) {
-    case metric::kind::sent: f.sent += n; break;
-    case metric::kind::deferred: f.deferred[std::move(m.detail)] += n; break;
-    case metric::kind::suppressed: f.suppressed[std::move(m.detail)] += n; break;
-    case metric::kind::unsubscribed: f.unsubscribes[std::move(m.detail)] += n; break;
-    case metric::kind::other: break;
-  }
-}
-
-void add(day_stats& d, std::string_view counter, std::int64_t n) {
-  switch (parse_metric(counter).what) {
-    case metric::kind::sent: d.sent += n; break;
-    case metric::kind::deferred: d.deferred += n; break;
-    case metric::kind::suppressed: d.suppressed += n; break;
-    case metric::kind::unsubscribed: d.unsubscribes += n; break;
-    case metric::kind::other: break;
-  }
-}
-
-std::int64_t total(const std::map<std::string, std::int64_t, std::less<>>& by) {
-  return std::accumulate(by.begin(), by.end(), std::int64_t{0},
-                         [](std::int64_t sum, const auto& entry) { return sum + entry.second; });
-}
-
 result<send_figures> sends_over(storage::pacing_store& store, std::string_view scenario, time_point from,
                                 time_point to) {
   auto counters = store.totals(source_of(scenario), from, to);
   if (!counters) return tl::unexpected(std::move(counters.error()));
   stats_figures f;
-  for (const auto& c : *counters) add(f, c.metric, c.n);
+  for (const auto& c : *counters) f.add(c.metric, c.n);
   return send_figures{f.sent, total(f.unsubscribes)};
 }
 
@@ -136,23 +79,16 @@ result<bool> has_history(storage::database& db, std::string_view scenario) {
 }
 
 // The step named `name`, appended as not configured if it is new.
-stats_figures& step_named(std::vector<step_stats>& steps, const std::string& name) {
+step_stats& step_named(std::vector<step_stats>& steps, const std::string& name) {
   const auto it = std::find_if(steps.begin(), steps.end(), [&](const step_stats& s) { return s.name == name; });
-  if (it != steps.end()) return it->figures;
-  return steps.emplace_back(step_stats{name, false, {}}).figures;
+  if (it != steps.end()) return *it;
+  return steps.emplace_back(step_stats{name, false, {}, {}});
 }
 
-std::vector<day_stats> days_of(const stats_range& range, const std::vector<storage::daily_total>& counters) {
-  const auto first = std::chrono::floor<days>(range.from);
-  const auto last = std::chrono::floor<days>(range.to - hours{1});
-  std::vector<day_stats> out;
-  for (auto d = first; d <= last; d += days{1}) out.push_back(day_stats{to_time(d)});
-  for (const auto& c : counters) {
-    const auto index = (std::chrono::floor<days>(c.day) - first).count();
-    if (index >= 0 && index < std::ssize(out)) add(out[static_cast<std::size_t>(index)], c.metric, c.n);
-  }
-  return out;
-}
+// A step's variants as the loaded scenario configures them. Steps have no
+// variants of their own yet (the A/B model comes with its own change), so
+// the variants a step's messages carried are shown as found in the data.
+std::vector<variant_config> configured_variants(const scenario_def*, const std::string&) { return {}; }
 
 json rate_json(std::int64_t unsubscribes, std::int64_t sent) {
   const auto rate = unsubscribe_rate(unsubscribes, sent);
@@ -161,20 +97,6 @@ json rate_json(std::int64_t unsubscribes, std::int64_t sent) {
 
 json send_figures_json(const send_figures& f) {
   return {{"sent", f.sent}, {"unsubscribes", f.unsubscribes}, {"unsubscribe_rate", rate_json(f.unsubscribes, f.sent)}};
-}
-
-json figures_json(const stats_figures& f) {
-  const auto with_total = [](const std::map<std::string, std::int64_t, std::less<>>& by) {
-    json out = {{"total", total(by)}};
-    for (const auto& [name, n] : by) out[name] = n;
-    return out;
-  };
-  return {{"sent", f.sent},
-          {"deferred", with_total(f.deferred)},
-          {"suppressed", with_total(f.suppressed)},
-          {"unsubscribes", with_total(f.unsubscribes)},
-          {"unsubscribe_rate", rate_json(total(f.unsubscribes), f.sent)},
-          {"journeys", f.journeys}};
 }
 
 json caps_json(const std::vector<pacing::cap>& caps) {
@@ -214,63 +136,19 @@ json pacing_json(const scenario_pacing_view& p) {
 
 }  // namespace
 
-stats_figures::stats_figures() {
-  for (const auto r : hold_reasons) {
-    deferred.emplace(pacing::to_string(r), 0);
-    suppressed.emplace(pacing::to_string(r), 0);
-  }
-  for (const auto k : unsubscribe_kinds) unsubscribes.emplace(k, 0);
-  for (const auto o : journey_outcomes) journeys.emplace(o, 0);
-}
-
-std::optional<double> unsubscribe_rate(std::int64_t unsubscribes, std::int64_t sent) {
-  if (sent <= 0) return std::nullopt;
-  return static_cast<double>(unsubscribes) / static_cast<double>(sent);
-}
-
-result<stats_range> parse_stats_range(const stats_query& query, time_point now) {
-  const auto parse = [](const std::string& text) -> std::optional<time_point> {
-    // parse_rfc3339 saturates beyond what time_point holds: nothing is stored there.
-    const auto t = ingest::parse_rfc3339(text);
-    if (!t || *t == time_point::min() || *t == time_point::max()) return std::nullopt;
-    return t;
-  };
-  auto to = end_of_hour(now);
-  if (query.to) {
-    const auto t = parse(*query.to);
-    if (!t) return fail("invalid_to", "must be an RFC 3339 date-time such as 2026-03-08T00:00:00Z", "to");
-    to = std::chrono::ceil<hours>(*t);
-  }
-  auto from = to - default_stats_range;
-  if (query.from) {
-    const auto t = parse(*query.from);
-    if (!t) return fail("invalid_from", "must be an RFC 3339 date-time such as 2026-03-01T00:00:00Z", "from");
-    from = std::chrono::floor<hours>(*t);
-  }
-  if (to <= from) return fail("invalid_range", "to must be later than from", "to");
-  if (to - from > max_stats_range) {
-    return fail("invalid_range", "a range spans at most " + format_duration(max_stats_range), "from");
-  }
-  return stats_range{to_time(from), to_time(to)};
-}
-
 nlohmann::json to_json(const scenario_stats& s) {
   json steps = json::array();
   for (const auto& step : s.steps) {
-    json one = figures_json(step.figures);
+    json one = figures_json(step.figures, true);
     one["name"] = step.name;
     one["configured"] = step.configured;
+    json variants = json::array();
+    for (const auto& v : step.variants) variants.push_back(variant_json(v));
+    one["variants"] = std::move(variants);
     steps.push_back(std::move(one));
   }
   json per_day = json::array();
-  for (const auto& d : s.per_day) {
-    per_day.push_back({{"date", format_rfc3339(d.day).substr(0, 10)},
-                       {"sent", d.sent},
-                       {"deferred", d.deferred},
-                       {"suppressed", d.suppressed},
-                       {"unsubscribes", d.unsubscribes},
-                       {"unsubscribe_rate", rate_json(d.unsubscribes, d.sent)}});
-  }
+  for (const auto& d : s.per_day) per_day.push_back(day_json(d));
   json windows = json::object();
   for (const auto& w : s.windows) windows[w.name] = send_figures_json(w.figures);
   json unsubscribes = json::array();
@@ -288,7 +166,7 @@ nlohmann::json to_json(const scenario_stats& s) {
           {"from", format_rfc3339(s.range.from)},
           {"to", format_rfc3339(s.range.to)},
           {"generated_at", format_rfc3339(s.generated_at)},
-          {"totals", figures_json(s.totals)},
+          {"totals", figures_json(s.totals, true)},
           {"steps", std::move(steps)},
           {"per_day", std::move(per_day)},
           {"windows", std::move(windows)},
@@ -338,23 +216,38 @@ result<scenario_stats> scenario_stats_service::stats(std::string_view name, cons
   out.generated_at = now;
 
   if (loaded != nullptr) {
-    for (const auto& step : loaded->steps) out.steps.push_back(step_stats{step.name, true, {}});
+    for (const auto& step : loaded->steps) out.steps.push_back(step_stats{step.name, true, {}, {}});
   }
   const auto configured_steps = static_cast<std::ptrdiff_t>(out.steps.size());
   auto counters = store->totals(source_of(name), range->from, range->to);
   if (!counters) return tl::unexpected(std::move(counters.error()));
+  // step → variant → figures
+  std::map<std::string, std::map<std::string, stats_figures, std::less<>>, std::less<>> by_variant;
   for (const auto& c : *counters) {
-    add(out.totals, c.metric, c.n);
-    if (!c.step.empty()) add(step_named(out.steps, c.step), c.metric, c.n);
+    out.totals.add(c.metric, c.n);
+    if (c.step.empty()) continue;
+    step_named(out.steps, c.step).figures.add(c.metric, c.n);
+    if (!c.variant.empty()) by_variant[c.step][c.variant].add(c.metric, c.n);
   }
-  auto outcomes = storage::make_sqlite_journey_store(reader_)->count_outcomes(name, range->from, range->to);
+  auto journeys = storage::make_sqlite_journey_store(reader_);
+  auto outcomes = journeys->count_outcomes(name, range->from, range->to);
   if (!outcomes) return tl::unexpected(std::move(outcomes.error()));
   for (const auto& o : *outcomes) {
     out.totals.journeys[o.outcome] += o.n;
-    if (!o.step.empty()) step_named(out.steps, o.step).journeys[o.outcome] += o.n;
+    if (!o.step.empty()) step_named(out.steps, o.step).figures.journeys[o.outcome] += o.n;
   }
+  out.totals.entered = out.totals.journeys["entered"];
+  auto reached = journeys->count_step_reach(name, range->from, range->to);
+  if (!reached) return tl::unexpected(std::move(reached.error()));
+  for (const auto& r : *reached) step_named(out.steps, r.step).figures.entered = r.journeys;
   std::sort(out.steps.begin() + configured_steps, out.steps.end(),
             [](const step_stats& a, const step_stats& b) { return a.name < b.name; });
+  for (auto& step : out.steps) {
+    auto data = by_variant.extract(step.name);
+    step.variants =
+        variants_of(configured_variants(loaded, step.name),
+                    data.empty() ? std::map<std::string, stats_figures, std::less<>>{} : std::move(data.mapped()));
+  }
 
   auto daily = store->daily_totals(source_of(name), range->from, range->to);
   if (!daily) return tl::unexpected(std::move(daily.error()));

@@ -11,7 +11,12 @@
 ///   `unsubscribed:<kind>` when an unsubscribe was attributed to one of the
 ///   scenario's pushes; its adaptive level, the log of level changes and the
 ///   attributions themselves.
-/// - journey_log: what the scenario's journeys did (entered, exited, …).
+/// - the same counters from tracking: `shown`, `closed`, `clicked`,
+///   `clicked:<action>` from the service worker's reports; `converted`,
+///   `influenced` and revenue from conversion attribution — per step and
+///   per A/B variant (stats_figures.hpp).
+/// - journey_log: what the scenario's journeys did (entered, exited, …) and
+///   which journeys reached each step (the funnel's `entered`).
 /// - The current scenario set and pacing policy, asked for at every call,
 ///   so a config reload shows at once.
 ///
@@ -35,6 +40,7 @@
 #include <nlohmann/json.hpp>
 
 #include "webpushd/automation/scenario.hpp"
+#include "webpushd/automation/stats_figures.hpp"
 #include "webpushd/core/clock.hpp"
 #include "webpushd/core/error.hpp"
 #include "webpushd/pacing/policy.hpp"
@@ -43,47 +49,8 @@
 
 namespace webpushd::automation {
 
-/// @brief The hours stats count: [from, to), both on an hour boundary (UTC).
-struct stats_range {
-  time_point from{};
-  time_point to{};
-};
-
-/// @brief The range without `from` and `to`: this long, up to the end of the
-/// hour now is in.
-inline constexpr std::chrono::hours default_stats_range{24 * 7};
-/// @brief The longest range one request may ask for.
-inline constexpr std::chrono::hours max_stats_range{24 * 400};
 /// @brief How many level changes and attributed unsubscribes stats show.
 inline constexpr std::size_t stats_recent_limit = 20;
-
-/// @brief The query of a stats request, as sent (RFC 3339 texts).
-struct stats_query {
-  std::optional<std::string> from;  ///< absent: `to` − default_stats_range
-  std::optional<std::string> to;    ///< absent: the end of the hour now is in
-};
-
-/// @brief Checks a stats query and widens it to whole hours (`from` down,
-/// `to` up). Errors, all 422: `invalid_from` / `invalid_to` (not an RFC 3339
-/// date-time), `invalid_range` (`to` not after `from`: field "to"; longer
-/// than max_stats_range: field "from").
-result<stats_range> parse_stats_range(const stats_query& query, time_point now);
-
-/// @brief Counts of one step, or of a whole scenario, over a range. Each map
-/// holds every reason, kind or outcome the daemon knows (0 when none
-/// happened) and any other one the data holds.
-struct stats_figures {
-  std::int64_t sent = 0;                                          ///< accepted by a push service
-  std::map<std::string, std::int64_t, std::less<>> deferred;      ///< by pacing hold reason
-  std::map<std::string, std::int64_t, std::less<>> suppressed;    ///< by pacing hold reason
-  std::map<std::string, std::int64_t, std::less<>> unsubscribes;  ///< by kind: gone, unsubscribe, withdraw
-  std::map<std::string, std::int64_t, std::less<>> journeys;      ///< journey_log lines by outcome
-
-  stats_figures();
-};
-
-/// @brief Unsubscribes ÷ sent; nullopt when nothing was sent.
-std::optional<double> unsubscribe_rate(std::int64_t unsubscribes, std::int64_t sent);
 
 /// @brief One step's figures.
 struct step_stats {
@@ -91,16 +58,8 @@ struct step_stats {
   /// @brief false: not a step of the loaded scenario (data from before the
   /// step was renamed or removed, or from a scenario no longer loaded).
   bool configured = true;
-  stats_figures figures;
-};
-
-/// @brief One UTC day of a range, every step together.
-struct day_stats {
-  time_point day{};  ///< 00:00 UTC
-  std::int64_t sent = 0;
-  std::int64_t deferred = 0;
-  std::int64_t suppressed = 0;
-  std::int64_t unsubscribes = 0;
+  stats_figures figures;  ///< entered: journeys that reached the step
+  std::vector<variant_stats> variants;  ///< its A/B variants; empty when its messages carry none
 };
 
 /// @brief Sends and attributed unsubscribes over a stretch of time.
@@ -135,7 +94,7 @@ struct scenario_stats {
   bool loaded = true;  ///< in the current scenario set (else: only its stored data)
   stats_range range;
   time_point generated_at{};
-  stats_figures totals;          ///< every step together, plus journey-level log lines
+  stats_figures totals;          ///< every step together, plus journey-level log lines; entered: journeys entered
   std::vector<step_stats> steps;  ///< the loaded steps in order, then others with data by name
   std::vector<day_stats> per_day;  ///< every UTC day the range touches, earliest first
   std::vector<window_stats> windows;  ///< 24h, 7d, 30d

@@ -20,10 +20,14 @@
 #include "webpushd/automation/scenario_stats.hpp"
 #include "webpushd/pacing/gate.hpp"
 #include "webpushd/storage/automation_data.hpp"
+#include "webpushd/storage/delivery_event_store.hpp"
+#include "webpushd/storage/event_store.hpp"
 #include "webpushd/storage/journey_store.hpp"
 #include "webpushd/storage/outbox_store.hpp"
 #include "webpushd/storage/pacing_store.hpp"
 #include "webpushd/storage/subscriber_store.hpp"
+#include "webpushd/tracking/attribution.hpp"
+#include "webpushd/tracking/beacons.hpp"
 
 namespace webpushd::automation {
 namespace {
@@ -99,19 +103,48 @@ struct shop {
     return up->subscriber.id;
   }
 
+  // A message of `step` (A/B `variant`) to `subscription`, with the
+  // delivery id "d_<subscription>_<step>" its reports name.
   void enqueue(std::int64_t subscription, const std::string& step, time_point now,
-               std::optional<time_point> defer_limit = std::nullopt) {
+               std::optional<time_point> defer_limit = std::nullopt, const std::string& variant = "") {
     storage::new_outbox_message m;
     m.subscription_id = subscription;
     m.payload = bytes{'{', '}'};
     m.source = "scenario:cart/" + step;
     m.defer_limit = defer_limit;
+    m.variant = variant;
+    m.delivery_id = delivery_id(subscription, step);
     REQUIRE(outbox->enqueue({m}, now).has_value());
   }
 
-  void journey(const std::string& step, const std::string& outcome, time_point when) {
+  static std::string delivery_id(std::int64_t subscription, const std::string& step) {
+    return "d_" + std::to_string(subscription) + "_" + step;
+  }
+
+  // What the beacon recorder does with a signed report, on this connection.
+  void report(std::int64_t subscription, const std::string& step, const std::string& type, time_point when,
+              const std::string& action = "") {
+    const storage::delivery_event e{delivery_id(subscription, step), type, action, when};
+    REQUIRE(storage::make_sqlite_delivery_event_store(db)->record(e).value());
+    REQUIRE(tracking::count_report(db, e).value());
+  }
+
+  // What the event ingestor and its hook do with a purchase.
+  void purchase(const std::string& id, const std::string& subscription, time_point when, double total,
+                const std::string& currency) {
+    const storage::stored_event e{id, "purchase", "", subscription, when, when,
+                                  json{{"order_id", id},
+                                       {"items", {{{"product_id", "mug"}, {"quantity", 1}}}},
+                                       {"total", total},
+                                       {"currency", currency}}
+                                      .dump()};
+    REQUIRE(storage::make_sqlite_event_store(db)->insert_if_new(e).value());
+    REQUIRE(tracking::attribute_purchases(db, {e}, {}, when).has_value());
+  }
+
+  void journey(std::int64_t id, const std::string& step, const std::string& outcome, time_point when) {
     storage::journey_log_entry e;
-    e.journey_id = 1;
+    e.journey_id = id;
     e.scenario = "cart";
     e.step = step;
     e.person = "c:anna";
@@ -129,15 +162,24 @@ void two_days_of_pushes(shop& s) {
 
   // Before the default range (7 days back from 13:00): only the 30-day window sees it.
   REQUIRE(s.pacing->count("scenario:cart", "first", "", at("2026-03-10T10:00:00Z"), "sent", 4).has_value());
-  s.journey("", "entered", at("2026-03-10T09:00:00Z"));
+  s.journey(9, "", "entered", at("2026-03-10T09:00:00Z"));
   // A step since renamed.
   REQUIRE(s.pacing->count("scenario:cart", "old_first", "", at("2026-03-14T10:00:00Z"), "sent", 2).has_value());
 
-  // The first reminder reaches all three.
-  for (const auto who : {a, b, c}) s.enqueue(who, "first", at("2026-03-18T10:00:00Z"));
+  // The first reminder reaches all three, in two variants.
+  s.enqueue(a, "first", at("2026-03-18T10:00:00Z"), std::nullopt, "a");
+  s.enqueue(b, "first", at("2026-03-18T10:00:00Z"), std::nullopt, "b");
+  s.enqueue(c, "first", at("2026-03-18T10:00:00Z"), std::nullopt, "a");
   CHECK(testing::accept_due(*s.outbox, at("2026-03-18T10:00:00Z")) == 3);
-  for (int i = 0; i < 3; ++i) s.journey("", "entered", at("2026-03-18T09:00:00Z"));
-  for (int i = 0; i < 3; ++i) s.journey("first", "sent", at("2026-03-18T10:00:00Z"));
+  for (const std::int64_t j : {1, 2, 3}) s.journey(j, "", "entered", at("2026-03-18T09:00:00Z"));
+  for (const std::int64_t j : {1, 2, 3}) s.journey(j, "first", "sent", at("2026-03-18T10:00:00Z"));
+  // All three see it; b opens the cart with the action button and buys,
+  // c dismisses it, a buys after seeing it without a click.
+  for (const auto who : {a, b, c}) s.report(who, "first", "shown", at("2026-03-18T10:05:00Z"));
+  s.report(b, "first", "clicked", at("2026-03-18T10:10:00Z"), "open_cart");
+  s.report(c, "first", "closed", at("2026-03-18T10:10:00Z"));
+  s.purchase("order-a", "sub_a", at("2026-03-18T10:30:00Z"), 59.0, "EUR");
+  s.purchase("order-b", "sub_b", at("2026-03-18T12:00:00Z"), 129.0, "PLN");
   // a's push service answers 404 to something else an hour later.
   REQUIRE(s.gate.subscription_gone(a, at("2026-03-18T11:00:00Z")).has_value());
 
@@ -146,7 +188,7 @@ void two_days_of_pushes(shop& s) {
   s.enqueue(b, "second", at("2026-03-19T09:00:00Z"), at("2026-03-19T21:00:00Z"));
   s.enqueue(c, "second", at("2026-03-19T09:00:00Z"));
   CHECK(testing::accept_due(*s.outbox, at("2026-03-19T09:00:00Z")) == 0);  // held by the gate
-  s.journey("second", "skipped", at("2026-03-19T09:00:00Z"));
+  s.journey(2, "second", "skipped", at("2026-03-19T09:00:00Z"));
   // c withdraws the category: the first reminder, 23.5 h ago, is blamed;
   // then c is erased, as the consent service erases a subscriber.
   REQUIRE(pacing::attribute_unsubscribe(s.db, *s.policy, c, "withdraw", {"cart_reminders"},
@@ -155,7 +197,7 @@ void two_days_of_pushes(shop& s) {
   REQUIRE(s.subscribers->erase(c, at("2026-03-19T09:45:00Z")).has_value());
   REQUIRE(storage::erase_person_data(s.db, {storage::subscriber_person("sub_c")}, {c}).has_value());
   CHECK(testing::accept_due(*s.outbox, at("2026-03-19T10:00:00Z")) == 1);  // b's, deferred until now
-  s.journey("", "completed", at("2026-03-19T10:00:00Z"));
+  s.journey(3, "", "completed", at("2026-03-19T10:00:00Z"));
   // Adaptive caps react to the week.
   storage::level_change tightened;
   tightened.scenario = "cart";
@@ -169,7 +211,7 @@ void two_days_of_pushes(shop& s) {
   // b unsubscribes in the SDK: the second reminder is blamed.
   REQUIRE(s.subscribers->mark_unsubscribed(b, at("2026-03-19T14:00:00Z")).has_value());
   REQUIRE(pacing::attribute_unsubscribe(s.db, *s.policy, b, "unsubscribe", {}, at("2026-03-19T14:00:00Z")).has_value());
-  s.journey("", "exited", at("2026-03-19T14:00:00Z"));
+  s.journey(2, "", "exited", at("2026-03-19T14:00:00Z"));
 }
 
 json stats_json(shop& s, std::string_view name, stats_query query = {}) {
@@ -212,27 +254,86 @@ TEST_CASE("stats of a scenario over the default range: per step, in total, per d
   journeys_all["completed"] = 1;
   journeys_all["exited"] = 1;
 
-  const json expected_steps = json::array({
-      {{"name", "first"}, {"configured", true}, {"sent", 3}, {"deferred", held()}, {"suppressed", held()},
-       {"unsubscribes", unsubscribes(1, 0, 1)}, {"unsubscribe_rate", 2.0 / 3.0}, {"journeys", journeys_first}},
-      {{"name", "second"}, {"configured", true}, {"sent", 1}, {"deferred", held(1)}, {"suppressed", held(1)},
-       {"unsubscribes", unsubscribes(0, 1, 0)}, {"unsubscribe_rate", 1.0}, {"journeys", journeys_second}},
-      {{"name", "old_first"}, {"configured", false}, {"sent", 2}, {"deferred", held()}, {"suppressed", held()},
-       {"unsubscribes", unsubscribes(0, 0, 0)}, {"unsubscribe_rate", 0.0}, {"journeys", no_journeys()}},
-  });
-  CHECK(got["steps"] == expected_steps);
-  CHECK(got["totals"] == json{{"sent", 6}, {"deferred", held(1)}, {"suppressed", held(1)},
-                              {"unsubscribes", unsubscribes(1, 1, 1)}, {"unsubscribe_rate", 0.5},
-                              {"journeys", journeys_all}});
-
-  const auto day = [](const char* date, int sent, int deferred, int suppressed, int unsubscribed, json rate) {
-    return json{{"date", date},         {"sent", sent},         {"deferred", deferred},
-                {"suppressed", suppressed}, {"unsubscribes", unsubscribed}, {"unsubscribe_rate", std::move(rate)}};
+  // What came after delivery: shown, clicked, closed, bought.
+  const auto tracked = [](json f, std::int64_t entered, int shown, int clicked, int converted, int influenced,
+                          int closed, json clicks, json rates, json revenue) {
+    f["funnel"] = {{"entered", entered}, {"sent", f["sent"]}, {"shown", shown}, {"clicked", clicked},
+                   {"converted", converted}};
+    f["influenced"] = influenced;
+    f["closed"] = closed;
+    f["clicks_by_action"] = std::move(clicks);
+    f["rates"] = std::move(rates);
+    f["revenue"] = std::move(revenue);
+    return f;
   };
-  CHECK(got["per_day"] == json::array({day("2026-03-13", 0, 0, 0, 0, nullptr), day("2026-03-14", 2, 0, 0, 0, 0.0),
-                                       day("2026-03-15", 0, 0, 0, 0, nullptr), day("2026-03-16", 0, 0, 0, 0, nullptr),
-                                       day("2026-03-17", 0, 0, 0, 0, nullptr), day("2026-03-18", 3, 0, 0, 1, 1.0 / 3.0),
-                                       day("2026-03-19", 1, 1, 1, 2, 2.0), day("2026-03-20", 0, 0, 0, 0, nullptr)}));
+  const auto rates = [](json show, json click, json conversion) {
+    return json{{"show_rate", std::move(show)}, {"click_rate", std::move(click)},
+                {"conversion_rate", std::move(conversion)}};
+  };
+  const json no_revenue = {{"converted", json::object()}, {"influenced", json::object()}};
+  const json revenue = {{"converted", {{"PLN", 129.0}}}, {"influenced", {{"EUR", 59.0}}}};
+
+  json first = tracked({{"name", "first"}, {"configured", true}, {"sent", 3}, {"deferred", held()},
+                        {"suppressed", held()}, {"unsubscribes", unsubscribes(1, 0, 1)},
+                        {"unsubscribe_rate", 2.0 / 3.0}, {"journeys", journeys_first}},
+                       3, 3, 1, 1, 1, 1, {{"open_cart", 1}}, rates(1.0, 1.0 / 3.0, 1.0), revenue);
+  // The variants as the data has them (the scenario configures none): a
+  // is the baseline, b is judged against it, on far too few sends.
+  REQUIRE(got["steps"][0]["variants"].size() == 2);
+  const json significance = got["steps"][0]["variants"][1]["significance"];
+  CHECK(significance["z"].get<double>() == doctest::Approx(1.7320508075688772));  // √3: 1/1 against 0/2
+  CHECK(significance["p_value"].get<double>() == doctest::Approx(0.0832645166635504));
+  first["variants"] = json::parse(R"json([
+      {"name": "a", "weight": null, "configured": false, "sent": 2, "shown": 2, "clicked": 0, "converted": 0,
+       "influenced": 1, "revenue": {"converted": {}, "influenced": {"EUR": 59.0}}, "unsubscribes": 2,
+       "click_rate": 0.0, "conversion_rate": null, "unsubscribe_rate": 1.0, "significance": null},
+      {"name": "b", "weight": null, "configured": false, "sent": 1, "shown": 1, "clicked": 1, "converted": 1,
+       "influenced": 0, "revenue": {"converted": {"PLN": 129.0}, "influenced": {}}, "unsubscribes": 0,
+       "click_rate": 1.0, "conversion_rate": 1.0, "unsubscribe_rate": 0.0,
+       "significance": {"baseline": "a", "metric": "click_rate", "lift": null, "significant": false,
+                        "note": "too few sends to judge: each variant needs at least 100 (a: 2, b: 1)"}}])json");
+  first["variants"][1]["significance"]["z"] = significance["z"];
+  first["variants"][1]["significance"]["p_value"] = significance["p_value"];
+  json second = tracked({{"name", "second"}, {"configured", true}, {"sent", 1}, {"deferred", held(1)},
+                         {"suppressed", held(1)}, {"unsubscribes", unsubscribes(0, 1, 0)}, {"unsubscribe_rate", 1.0},
+                         {"journeys", journeys_second}},
+                        1, 0, 0, 0, 0, 0, json::object(), rates(0.0, 0.0, nullptr), no_revenue);
+  second["variants"] = json::array();
+  json old_first = tracked({{"name", "old_first"}, {"configured", false}, {"sent", 2}, {"deferred", held()},
+                            {"suppressed", held()}, {"unsubscribes", unsubscribes(0, 0, 0)},
+                            {"unsubscribe_rate", 0.0}, {"journeys", no_journeys()}},
+                           0, 0, 0, 0, 0, 0, json::object(), rates(0.0, 0.0, nullptr), no_revenue);
+  old_first["variants"] = json::array();
+  CHECK(got["steps"][0] == first);
+  CHECK(got["steps"][1] == second);
+  CHECK(got["steps"][2] == old_first);
+  CHECK(got["steps"].size() == 3);
+  CHECK(got["totals"] == tracked({{"sent", 6}, {"deferred", held(1)}, {"suppressed", held(1)},
+                                  {"unsubscribes", unsubscribes(1, 1, 1)}, {"unsubscribe_rate", 0.5},
+                                  {"journeys", journeys_all}},
+                                 3, 3, 1, 1, 1, 1, {{"open_cart", 1}}, rates(0.5, 1.0 / 6.0, 1.0), revenue));
+
+  const auto day = [](const char* date, int sent, int deferred, int suppressed, int unsubscribed, json rate,
+                      int shown = 0, int clicked = 0, int converted = 0, int influenced = 0,
+                      json day_revenue = json::object()) {
+    return json{{"date", date},
+                {"sent", sent},
+                {"deferred", deferred},
+                {"suppressed", suppressed},
+                {"unsubscribes", unsubscribed},
+                {"unsubscribe_rate", std::move(rate)},
+                {"shown", shown},
+                {"clicked", clicked},
+                {"converted", converted},
+                {"influenced", influenced},
+                {"revenue", std::move(day_revenue)}};
+  };
+  CHECK(got["per_day"] ==
+        json::array({day("2026-03-13", 0, 0, 0, 0, nullptr), day("2026-03-14", 2, 0, 0, 0, 0.0),
+                     day("2026-03-15", 0, 0, 0, 0, nullptr), day("2026-03-16", 0, 0, 0, 0, nullptr),
+                     day("2026-03-17", 0, 0, 0, 0, nullptr),
+                     day("2026-03-18", 3, 0, 0, 1, 1.0 / 3.0, 3, 1, 1, 1, {{"PLN", 129.0}}),
+                     day("2026-03-19", 1, 1, 1, 2, 2.0), day("2026-03-20", 0, 0, 0, 0, nullptr)}));
 
   // Windows end with the hour now is in (13:00): b's unsubscribe at 14:00
   // yesterday is inside the last 24 h, its push at 10:00 is not.
@@ -278,7 +379,12 @@ TEST_CASE("a requested range is widened to whole hours and counts only what fall
   CHECK(got["totals"]["journeys"]["skipped"] == 1);
   CHECK(got["totals"]["journeys"]["completed"] == 1);
   CHECK(got["per_day"] == json::array({{{"date", "2026-03-19"}, {"sent", 1}, {"deferred", 1}, {"suppressed", 1},
-                                        {"unsubscribes", 1}, {"unsubscribe_rate", 1.0}}}));
+                                        {"unsubscribes", 1}, {"unsubscribe_rate", 1.0}, {"shown", 0},
+                                        {"clicked", 0}, {"converted", 0}, {"influenced", 0},
+                                        {"revenue", json::object()}}}));
+  // Journeys that reached a step in the range: the second reminder's only.
+  CHECK(got["totals"]["funnel"]["entered"] == 0);
+  CHECK(got["steps"][1]["funnel"]["entered"] == 1);
   CHECK(got["recent_unsubscribes"] == json::array());  // c's, erased
   // The rolling windows do not follow the range.
   CHECK(got["windows"]["7d"]["sent"] == 6);
