@@ -1141,6 +1141,11 @@ result<std::vector<campaign_view>> campaign_service::list(std::size_t limit) {
   return out;
 }
 
+result<campaign_stats> campaign_service::stats(std::string_view id, const stats_query& query) {
+  const std::lock_guard lock(reader_mutex_);
+  return read_campaign_stats(reader_, id, query, clock_.now());
+}
+
 void campaign_service::cancel(std::string id, std::string by, callback<campaign_view> done) {
   const auto now = clock_.now();
   auto submitted = writer_.submit_value<campaign_view>(

@@ -18,7 +18,7 @@ const API_KEY = `backend-key-${randomBytes(24).toString('base64url')}`;
 const PASSWORD = `pw-${randomBytes(12).toString('base64url')}`;
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
   + "form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-const READER_ROUTES = ['/v1/scenarios', '/v1/scenarios/abandoned_cart/stats', '/v1/campaigns', '/v1/campaigns/cmp_missing', '/dashboard/session'];
+const READER_ROUTES = ['/v1/scenarios', '/v1/scenarios/abandoned_cart/stats', '/v1/campaigns', '/v1/campaigns/cmp_missing', '/v1/campaigns/cmp_missing/stats', '/dashboard/session'];
 
 function hashPassword(password) {
   const r = run(webpushctl, ['dashboard', 'hash-password'], { input: `${password}\n` });

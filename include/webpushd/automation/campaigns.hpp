@@ -71,6 +71,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "webpushd/automation/campaign_stats.hpp"
 #include "webpushd/automation/message.hpp"
 #include "webpushd/automation/scenario.hpp"
 #include "webpushd/core/clock.hpp"
@@ -258,6 +259,10 @@ class campaign_service {
 
   /// @brief Campaigns newest first (1 ≤ limit ≤ 1000).
   result<std::vector<campaign_view>> list(std::size_t limit);
+
+  /// @brief One campaign's stats over the query's range (read_campaign_stats):
+  /// `unknown_campaign` for an unknown id, the parse_stats_range errors.
+  result<campaign_stats> stats(std::string_view id, const stats_query& query);
 
   /// @brief Cancels (storage::campaign_store::cancel; end_reason "cancelled
   /// by <by>") and, in the same transaction, requests the recall of its

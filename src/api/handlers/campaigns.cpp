@@ -59,6 +59,13 @@ void add_campaign_routes(router& r, automation::campaign_service& service) {
     if (!view) return respond(error_response(view.error()));
     respond(json_response(200, automation::to_json(*view, true)));
   });
+  // What the campaign earned: its counters by day and variant and one
+  // count of its messages, on the same read connection.
+  r.add("GET", "/v1/campaigns/{id}/stats", access::reader, [svc](request&& req, respond_fn respond) {
+    auto stats = svc->stats(req.params.at("id"), {handlers::query_value(req, "from"), handlers::query_value(req, "to")});
+    if (!stats) return respond(error_response(stats.error()));
+    respond(json_response(200, automation::to_json(*stats)));
+  });
   r.add("DELETE", "/v1/campaigns/{id}", access::backend, [svc](request&& req, respond_fn respond) {
     svc->cancel(req.params.at("id"), req.api_key_name, [respond](result<automation::campaign_view> out) {
       if (!out) return respond(error_response(out.error()));

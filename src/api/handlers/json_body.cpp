@@ -64,4 +64,10 @@ result<std::vector<std::string>> required_string_array(const nlohmann::json& obj
   return out;
 }
 
+std::optional<std::string> query_value(const request& req, const char* name) {
+  const auto it = req.query.find(name);
+  if (it == req.query.end()) return std::nullopt;
+  return it->second;
+}
+
 }  // namespace webpushd::api::handlers

@@ -2,6 +2,7 @@
 // Reading request bodies as JSON for the handlers: one place that decides
 // what a readable body is (400 otherwise) and names the field at fault.
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,5 +30,8 @@ result<const nlohmann::json*> required_object(const nlohmann::json& obj, std::st
 /// @brief A required array of strings.
 result<std::vector<std::string>> required_string_array(const nlohmann::json& obj, std::string_view name,
                                                        const std::string& field);
+
+/// @brief A query parameter as sent; nullopt when absent.
+std::optional<std::string> query_value(const request& req, const char* name);
 
 }  // namespace webpushd::api::handlers

@@ -3,18 +3,12 @@
 // on the I/O thread: a few indexed aggregates per request.
 #include <nlohmann/json.hpp>
 
+#include "json_body.hpp"
 #include "webpushd/api/scenario_routes.hpp"
 
 namespace webpushd::api {
-namespace {
 
-std::optional<std::string> query_value(const request& req, const char* name) {
-  const auto it = req.query.find(name);
-  if (it == req.query.end()) return std::nullopt;
-  return it->second;
-}
-
-}  // namespace
+using handlers::query_value;
 
 void add_scenario_routes(router& r, automation::scenario_stats_service& service) {
   auto* svc = &service;

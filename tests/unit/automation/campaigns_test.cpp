@@ -27,6 +27,9 @@
 #include "webpushd/storage/outbox_store.hpp"
 #include "webpushd/storage/subscriber_store.hpp"
 #include "webpushd/storage/write_queue.hpp"
+#include "webpushd/core/text.hpp"
+#include "webpushd/ingest/events.hpp"
+#include "webpushd/tracking/attribution.hpp"
 #include "webpushd/tracking/beacons.hpp"
 
 namespace webpushd::automation {
@@ -842,6 +845,96 @@ TEST_CASE("A/B campaign: invalid variants are refused with the field at fault") 
 //   WEBPUSHD_CAMPAIGN_BENCH=100000 test_automation -tc='campaign fan-out speed' --no-skip
 // (best in a Release build). Seeds the subscribers with SQL, then runs the
 // fan-out in chunks as the scheduler does and prints messages per second.
+TEST_CASE("a campaign's stats: queued, sent, shown, clicked, bought, per day, over its life by default") {
+  temp_dir dir;
+  world w(dir.db_file());
+  const auto ann = w.add(1, who({"promotions"}, "", "", "ann")).front();
+  w.add(1, who({"promotions"}, "", "", "bob"));
+  w.add(1, who({"promotions"}, "", "", "cy"));
+  const auto id = w.create_ok(basic_campaign());
+  CHECK(w.run(100).enqueued == 3);
+  auto outbox_db = open_ok(dir.db_file());
+  auto outbox = storage::make_sqlite_outbox_store(outbox_db);
+  CHECK(testing::accept_due(*outbox, w.clock.now()) == 3);
+
+  // The service workers' reports and the shop's purchases, as the daemon takes them.
+  tracking::beacon_recorder beacons(w.signer, *w.writer, w.clock);
+  const auto messages = messages_of(w.reader, id);
+  const auto report = [&](std::int64_t who, const std::string& type, const std::string& action = "") {
+    const auto delivery = messages.at(who).delivery_id;
+    std::promise<result<bool>> p;
+    auto f = p.get_future();
+    beacons.record({delivery, type, action, w.signer.sign(delivery)}, [&p](result<bool> r) { p.set_value(r); });
+    REQUIRE(f.get().value());
+  };
+  ingest::event_ingestor events(*w.writer, w.clock);
+  events.set_stored_hook([](storage::database& db, const std::vector<storage::stored_event>& stored,
+                            time_point now) -> result<void> {
+    auto attributed = tracking::attribute_purchases(db, stored, {}, now);
+    if (!attributed) return tl::unexpected(attributed.error());
+    return {};
+  });
+  const auto purchase = [&](const std::string& customer, double total, const std::string& currency) {
+    std::promise<result<ingest::ingest_outcome>> p;
+    auto f = p.get_future();
+    events.ingest({{"id", "order-" + customer},
+                   {"type", "purchase"},
+                   {"customer_id", customer},
+                   {"occurred_at", format_rfc3339(w.clock.now())},
+                   {"properties",
+                    {{"order_id", customer},
+                     {"items", {{{"product_id", "mug"}, {"quantity", 1}}}},
+                     {"total", total},
+                     {"currency", currency}}}},
+                  [&p](result<ingest::ingest_outcome> r) { p.set_value(std::move(r)); });
+    REQUIRE(f.get().value().accepted == 1);
+  };
+  w.clock.set(at("2026-03-20T12:10:00Z"));
+  for (const auto& m : messages) report(m.first, "shown");
+  report(ann, "clicked", "shop_now");
+  w.clock.set(at("2026-03-20T13:00:00Z"));
+  purchase("ann", 100.0, "PLN");
+  purchase("bob", 20.0, "EUR");
+  w.clock.set(at("2026-03-20T13:30:00Z"));
+
+  auto stats = w.service->stats(id, {});
+  REQUIRE_MESSAGE(stats.has_value(), (stats ? "" : stats.error().message));
+  CHECK(to_json(*stats) == json::parse(R"({
+      "campaign": ")" + id + R"(", "name": "Spring sale", "status": "completed",
+      "created_at": "2026-03-20T12:00:00.000Z",
+      "range": {"from": "2026-03-20T12:00:00.000Z", "to": "2026-03-20T14:00:00.000Z"},
+      "generated_at": "2026-03-20T13:30:00.000Z",
+      "totals": {"sent": 3,
+                 "deferred": {"total": 0, "quiet_hours": 0, "min_gap": 0, "global_cap": 0, "scenario_cap": 0,
+                              "category_cap": 0},
+                 "suppressed": {"total": 0, "quiet_hours": 0, "min_gap": 0, "global_cap": 0, "scenario_cap": 0,
+                                "category_cap": 0},
+                 "unsubscribes": {"total": 0, "gone": 0, "unsubscribe": 0, "withdraw": 0}, "unsubscribe_rate": 0.0,
+                 "funnel": {"entered": 3, "sent": 3, "shown": 3, "clicked": 1, "converted": 1},
+                 "influenced": 1, "closed": 0, "clicks_by_action": {"shop_now": 1},
+                 "rates": {"show_rate": 1.0, "click_rate": 0.3333333333333333, "conversion_rate": 1.0},
+                 "revenue": {"converted": {"PLN": 100.0}, "influenced": {"EUR": 20.0}}},
+      "per_day": [{"date": "2026-03-20", "sent": 3, "deferred": 0, "suppressed": 0, "unsubscribes": 0,
+                   "unsubscribe_rate": 0.0, "shown": 3, "clicked": 1, "converted": 1, "influenced": 1,
+                   "revenue": {"PLN": 100.0}}],
+      "variants": []})"));
+
+  // A range of its own: the hour of the purchases only.
+  stats = w.service->stats(id, {"2026-03-20T13:00:00Z", std::nullopt});
+  REQUIRE(stats.has_value());
+  const auto later = to_json(*stats);
+  CHECK(later["totals"]["funnel"] == json{{"entered", 0}, {"sent", 0}, {"shown", 0}, {"clicked", 0}, {"converted", 1}});
+  CHECK(later["totals"]["rates"]["click_rate"].is_null());
+
+  auto unknown = w.service->stats("cmp_nope", {});
+  REQUIRE_FALSE(unknown.has_value());
+  CHECK(unknown.error().code == "unknown_campaign");
+  CHECK(unknown.error().field == "id");
+  auto bad = w.service->stats(id, {"yesterday", std::nullopt});
+  REQUIRE_FALSE(bad.has_value());
+  CHECK(bad.error().code == "invalid_from");
+}
+
 TEST_CASE("campaign fan-out speed" * doctest::skip()) {
   const char* env = std::getenv("WEBPUSHD_CAMPAIGN_BENCH");
   const std::int64_t n = env != nullptr ? std::stoll(env) : 100'000;
