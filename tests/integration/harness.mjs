@@ -157,6 +157,36 @@ export const dataAndVapidYaml = ['storage:', '  data_dir: data', 'vapid:', '  su
 /** `delivery.endpoints` lines (indented for inside `delivery:`) that let the daemon reach peers on plain-http loopback. */
 export const loopbackEndpointsYaml = ['  endpoints:', '    allowed_hosts: [127.0.0.1]', '    allow_http: true', '    allow_private_addresses: true'];
 
+/**
+ * A test daemon's config: a loopback listener on a free port, the shop
+ * backend's API key, the browser origin, consent `categories` (name →
+ * English label, in order), data and VAPID, fast outbox polling, loopback
+ * push endpoints, then the test's own `extra` lines and JSON logs.
+ */
+export function daemonConfigYaml({ apiKey, origin, categories, defaultTimezone, extra = [] }) {
+  return [
+    'server:',
+    '  listen: 127.0.0.1:0',
+    `  cors_origins: [${origin}]`,
+    '  api_keys:',
+    '    - name: shop-backend',
+    `      key: ${apiKey}`,
+    'consent:',
+    '  text_version: v1',
+    ...(defaultTimezone ? [`  default_timezone: ${defaultTimezone}`] : []),
+    '  categories:',
+    ...Object.entries(categories).flatMap(([name, label]) => [`    - name: ${name}`, '      texts:', `        en: {label: ${label}}`]),
+    ...dataAndVapidYaml,
+    'delivery:',
+    '  poll_interval: 100ms',
+    ...loopbackEndpointsYaml,
+    ...extra,
+    'logging:',
+    '  format: json',
+    '',
+  ].join('\n');
+}
+
 /** Writes a JSON file and returns its path. */
 export function writeJson(dir, name, value) {
   const file = path.join(dir, name);

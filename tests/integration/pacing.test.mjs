@@ -11,7 +11,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { daemonClient, dataAndVapidYaml, loopbackEndpointsYaml, startDaemon, startEmulator, stopChild, tempDir, waitFor } from './harness.mjs';
+import { daemonClient, daemonConfigYaml, startDaemon, startEmulator, stopChild, tempDir, waitFor } from './harness.mjs';
 
 const API_KEY = `backend-key-${randomBytes(24).toString('base64url')}`;
 const SHOP = 'https://shop.example';
@@ -22,29 +22,7 @@ const hhmm = (minutes) => {
 };
 
 function configText(pacing) {
-  return [
-    'server:',
-    '  listen: 127.0.0.1:0',
-    `  cors_origins: [${SHOP}]`,
-    '  api_keys:',
-    '    - name: shop-backend',
-    `      key: ${API_KEY}`,
-    'consent:',
-    '  text_version: v1',
-    '  default_timezone: UTC',
-    '  categories:',
-    '    - name: promotions',
-    '      texts:',
-    '        en: {label: Sales}',
-    ...dataAndVapidYaml,
-    'delivery:',
-    '  poll_interval: 100ms',
-    ...loopbackEndpointsYaml,
-    ...pacing,
-    'logging:',
-    '  format: json',
-    '',
-  ].join('\n');
+  return daemonConfigYaml({ apiKey: API_KEY, origin: SHOP, categories: { promotions: 'Sales' }, defaultTimezone: 'UTC', extra: pacing });
 }
 
 describe('pacing in the daemon', () => {

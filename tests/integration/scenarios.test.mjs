@@ -13,7 +13,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { daemonClient, dataAndVapidYaml, loopbackEndpointsYaml, run, sourceDir, startDaemon, startEmulator, startSink, stopChild, tempDir, waitFor, webpushctl } from './harness.mjs';
+import { daemonClient, daemonConfigYaml, run, sourceDir, startDaemon, startEmulator, startSink, stopChild, tempDir, waitFor, webpushctl } from './harness.mjs';
 
 const API_KEY = `backend-key-${randomBytes(24).toString('base64url')}`;
 const SHOP = 'https://shop.example';
@@ -50,33 +50,10 @@ scenarios:
 `;
 
 function configText() {
-  return [
-    'server:',
-    '  listen: 127.0.0.1:0',
-    `  cors_origins: [${SHOP}]`,
-    '  api_keys:',
-    '    - name: shop-backend',
-    `      key: ${API_KEY}`,
-    'consent:',
-    '  text_version: v1',
-    '  categories:',
-    '    - name: cart_reminders',
-    '      texts:',
-    '        en: {label: Cart reminders}',
-    '    - name: promotions',
-    '      texts:',
-    '        en: {label: Sales}',
-    ...dataAndVapidYaml,
-    'delivery:',
-    '  poll_interval: 100ms',
-    ...loopbackEndpointsYaml,
-    'automation:',
-    '  scenario_files: [scenarios.yaml]',
-    '  shop: {name: Test Shop, url: "https://shop.example"}',
-    'logging:',
-    '  format: json',
-    '',
-  ].join('\n');
+  return daemonConfigYaml({
+    apiKey: API_KEY, origin: SHOP, categories: { cart_reminders: 'Cart reminders', promotions: 'Sales' },
+    extra: ['automation:', '  scenario_files: [scenarios.yaml]', '  shop: {name: Test Shop, url: "https://shop.example"}'],
+  });
 }
 
 describe('scenarios end to end: HTTP API → engine → outbox → emulator', () => {
