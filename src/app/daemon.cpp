@@ -303,6 +303,9 @@ result<std::unique_ptr<daemon>> daemon::create(const config& cfg, const clock& c
                                 storage::database& conn, const std::vector<storage::stored_event>& stored,
                                 time_point now) -> result<void> {
     if (auto r = engine->on_events(conn, stored, now); !r) return r;
+    // The tally (converted, influenced) is what a conversions metric would
+    // count; the metrics module has none yet, and would have to count it
+    // after the commit, as the ingest observer does.
     auto attributed = tracking::attribute_purchases(conn, stored, windows, now);
     if (!attributed) return tl::unexpected(std::move(attributed.error()));
     return {};

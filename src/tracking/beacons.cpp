@@ -141,8 +141,6 @@ void beacon_recorder::record(beacon b, std::function<void(result<bool>)> done) {
     };
   }
   storage::delivery_event e{std::move(b.delivery_id), std::move(b.type), std::move(b.action), clock_.now()};
-  // Metrics of reports (by type) belong after the commit, in `done`'s
-  // caller: the delivery routes see every recorded report.
   auto submitted = writer_.submit_value<bool>(
       [e = std::move(e)](storage::database& db) -> result<bool> {
         auto fresh = storage::make_sqlite_delivery_event_store(db)->record(e);
