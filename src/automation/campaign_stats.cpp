@@ -8,6 +8,23 @@
 #include "webpushd/storage/pacing_store.hpp"
 
 namespace webpushd::automation {
+namespace {
+
+// The campaign's variants as its stored definition gives them, baseline
+// first; none for a campaign without variants.
+std::vector<variant_config> configured_variants(const storage::campaign_row& row) {
+  std::vector<variant_config> out;
+  const auto doc = nlohmann::json::parse(row.definition, nullptr, false);
+  const auto variants = doc.is_object() ? doc.find("variants") : doc.end();
+  if (doc.is_object() && variants != doc.end() && variants->is_array()) {
+    for (const auto& v : *variants) {
+      if (v.is_object()) out.push_back(variant_config{v.value("name", ""), v.value("weight", 0.0)});
+    }
+  }
+  return out;
+}
+
+}  // namespace
 
 result<campaign_stats> read_campaign_stats(storage::database& db, std::string_view id, const stats_query& query,
                                            time_point now) {
@@ -31,8 +48,7 @@ result<campaign_stats> read_campaign_stats(storage::database& db, std::string_vi
     out.totals.add(c.metric, c.n);
     by_variant[c.variant].add(c.metric, c.n);
   }
-  // Campaigns have no variants of their own yet: those in the data are shown.
-  out.variants = variants_of({}, std::move(by_variant));
+  out.variants = variants_of(configured_variants(out.campaign), std::move(by_variant));
   auto queued = campaigns->messages_queued(out.campaign.id, range->from, range->to);
   if (!queued) return tl::unexpected(std::move(queued.error()));
   out.totals.entered = *queued;

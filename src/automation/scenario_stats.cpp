@@ -85,10 +85,18 @@ step_stats& step_named(std::vector<step_stats>& steps, const std::string& name) 
   return steps.emplace_back(step_stats{name, false, {}, {}});
 }
 
-// A step's variants as the loaded scenario configures them. Steps have no
-// variants of their own yet (the A/B model comes with its own change), so
-// the variants a step's messages carried are shown as found in the data.
-std::vector<variant_config> configured_variants(const scenario_def*, const std::string&) { return {}; }
+// A step's variants as the loaded scenario configures them, baseline first;
+// none for a step without variants or not loaded (then variants_of shows
+// the ones its messages carried, as found in the data).
+std::vector<variant_config> configured_variants(const scenario_def* loaded, const std::string& step) {
+  std::vector<variant_config> out;
+  if (loaded == nullptr) return out;
+  for (const auto& s : loaded->steps) {
+    if (s.name != step) continue;
+    for (const auto& v : s.variants) out.push_back(variant_config{v.name, v.weight});
+  }
+  return out;
+}
 
 json rate_json(std::int64_t unsubscribes, std::int64_t sent) {
   const auto rate = unsubscribe_rate(unsubscribes, sent);

@@ -502,6 +502,7 @@ describe('A/B variants end to end: scenario and campaign → outbox → emulator
 
     const weights = [{ name: 'plain', weight: 1 }, { name: 'question', weight: 1 }];
     const seen = new Set();
+    const sentBy = { plain: 0, question: 0 };
     for (const s of shoppers) {
       const [text] = await waitFor(async () => {
         const m = await emulator.messages(s.clientHash);
@@ -510,6 +511,7 @@ describe('A/B variants end to end: scenario and campaign → outbox → emulator
       const payload = JSON.parse(text);
       const expected = assign('scenario:cart_ab/nudge', `c:${s.customer}`, `cart-${s.customer}`, weights);
       seen.add(expected);
+      sentBy[expected] += 1;
       const titles = { plain: s.polish ? 'Twój koszyk czeka' : 'Your cart is waiting',
         question: s.polish ? 'Czegoś zapomniałeś?' : 'Forgot something?' };
       assert.equal(payload.title, titles[expected], s.customer);
@@ -522,6 +524,18 @@ describe('A/B variants end to end: scenario and campaign → outbox → emulator
     }
     // Eight journeys at 50/50: both variants went out (which ones is fixed by the rule).
     assert.deepEqual([...seen].sort(), ['plain', 'question']);
+    // The step's stats show both variants as configured, baseline first,
+    // each with what it sent.
+    const stats = await waitFor(async () => {
+      const r = await backend('GET', '/v1/scenarios/cart_ab/stats');
+      const step = r.body.steps?.find((s) => s.name === 'nudge');
+      return step && step.sent === shoppers.length ? step : null;
+    }, { timeoutMs: 15000, what: 'the sends counted' });
+    assert.deepEqual(stats.variants.map((v) => [v.name, v.weight, v.configured, v.sent]),
+      [['plain', 1, true, sentBy.plain], ['question', 1, true, sentBy.question]]);
+    assert.equal(stats.variants[0].significance, null);
+    assert.equal(stats.variants[1].significance.baseline, 'plain');
+    assert.equal(stats.variants[1].significance.significant, false);
     // The operator sees it too.
     const first = shoppers[0];
     const id = sql(`SELECT o.id FROM outbox o JOIN subscriptions s ON s.id = o.subscription_id WHERE s.public_id = '${first.id}'`);
@@ -544,6 +558,7 @@ describe('A/B variants end to end: scenario and campaign → outbox → emulator
     assert.equal(created.status, 202, created.text);
     const id = created.body.id;
     const weights = [{ name: 'control', weight: 1 }, { name: 'urgent', weight: 3 }];
+    const sentBy = { control: 0, urgent: 0 };
     for (const s of shoppers) {
       const messages = await waitFor(async () => {
         const m = await emulator.messages(s.clientHash);
@@ -551,6 +566,7 @@ describe('A/B variants end to end: scenario and campaign → outbox → emulator
       }, { timeoutMs: 15000, what: `the campaign for ${s.customer}` });
       const payload = JSON.parse(messages[1]);
       const expected = assign(`campaign:${id}`, s.id, '', weights);
+      sentBy[expected] += 1;
       const titles = { control: s.polish ? 'Zimowa wyprzedaż w Test Shop' : 'Winter sale at Test Shop',
         urgent: s.polish ? 'Tylko dziś: -20%' : 'Only today: -20%' };
       assert.equal(payload.title, titles[expected], s.id);
@@ -561,6 +577,12 @@ describe('A/B variants end to end: scenario and campaign → outbox → emulator
     assert.equal(shown.status, 200, shown.text);
     assert.deepEqual(shown.body.variants.map((v) => [v.name, v.weight]), [['control', 1], ['urgent', 3]]);
     assert.equal(shown.body.message, undefined);
+    const stats = await waitFor(async () => {
+      const r = await backend('GET', `/v1/campaigns/${id}/stats`);
+      return r.body.totals?.sent === shoppers.length ? r.body : null;
+    }, { timeoutMs: 15000, what: 'the campaign sends counted' });
+    assert.deepEqual(stats.variants.map((v) => [v.name, v.weight, v.configured, v.sent]),
+      [['control', 1, true, sentBy.control], ['urgent', 3, true, sentBy.urgent]]);
 
     const refused = await backend('POST', '/v1/campaigns', {
       name: 'Broken', category: 'cart_reminders',

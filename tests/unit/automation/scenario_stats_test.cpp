@@ -48,6 +48,8 @@ scenario_def cart_scenario() {
   step_def first;
   first.name = "first";
   first.after = 1h;
+  // An A/B test: a (the baseline) three times as often as b.
+  first.variants = {variant_def{"a", 3, {}}, variant_def{"b", 1, {}}};
   step_def second;
   second.name = "second";
   second.after = 24h;
@@ -277,17 +279,17 @@ TEST_CASE("stats of a scenario over the default range: per step, in total, per d
                         {"suppressed", held()}, {"unsubscribes", unsubscribes(1, 0, 1)},
                         {"unsubscribe_rate", 2.0 / 3.0}, {"journeys", journeys_first}},
                        3, 3, 1, 1, 1, 1, {{"open_cart", 1}}, rates(1.0, 1.0 / 3.0, 1.0), revenue);
-  // The variants as the data has them (the scenario configures none): a
+  // The variants as the scenario configures them, with their weights: a
   // is the baseline, b is judged against it, on far too few sends.
   REQUIRE(got["steps"][0]["variants"].size() == 2);
   const json significance = got["steps"][0]["variants"][1]["significance"];
   CHECK(significance["z"].get<double>() == doctest::Approx(1.7320508075688772));  // √3: 1/1 against 0/2
   CHECK(significance["p_value"].get<double>() == doctest::Approx(0.0832645166635504));
   first["variants"] = json::parse(R"json([
-      {"name": "a", "weight": null, "configured": false, "sent": 2, "shown": 2, "clicked": 0, "converted": 0,
+      {"name": "a", "weight": 3.0, "configured": true, "sent": 2, "shown": 2, "clicked": 0, "converted": 0,
        "influenced": 1, "revenue": {"converted": {}, "influenced": {"EUR": 59.0}}, "unsubscribes": 2,
        "click_rate": 0.0, "conversion_rate": null, "unsubscribe_rate": 1.0, "significance": null},
-      {"name": "b", "weight": null, "configured": false, "sent": 1, "shown": 1, "clicked": 1, "converted": 1,
+      {"name": "b", "weight": 1.0, "configured": true, "sent": 1, "shown": 1, "clicked": 1, "converted": 1,
        "influenced": 0, "revenue": {"converted": {"PLN": 129.0}, "influenced": {}}, "unsubscribes": 0,
        "click_rate": 1.0, "conversion_rate": 1.0, "unsubscribe_rate": 0.0,
        "significance": {"baseline": "a", "metric": "click_rate", "lift": null, "significant": false,
