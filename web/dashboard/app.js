@@ -172,7 +172,7 @@
     );
     const note = $('health-empty');
     note.hidden = status !== null;
-    note.textContent = status === null ? 'Live health is not available from this daemon (it has no /v1/status yet).' : '';
+    note.textContent = status === null ? 'Live health is not available: the daemon did not answer /v1/status.' : '';
     $('health-updated').textContent = status === null ? '' : `updated ${new Date().toLocaleTimeString(locale)}, every ${STATUS_EVERY_MS / 1000} s`;
   }
 
@@ -261,8 +261,6 @@
     const entered = pick(body, ['totals.funnel.entered', 'totals.journeys.entered']).value;
     if (!sent && !entered) {
       box.append(empty(`Nothing happened in this period yet: journeys start when the shop sends a ${overview.trigger?.event ?? 'trigger'} event, and pushes go out when a journey reaches a step.`));
-    } else if (get(body, 'totals.funnel.clicked') === undefined) {
-      box.append(empty('Shown, clicked and converted appear once this daemon counts what shoppers\' browsers report (tracking).'));
     }
     return box;
   }
@@ -419,7 +417,6 @@
         figure('td', stats, ['totals.revenue.converted'], 'money', at({})));
     });
     const parts = [table(['Campaign', 'State', 'Created', 'Recipients', 'Sent', 'Shown', 'Clicked', 'Converted', 'Click rate', 'Revenue'], rows)];
-    if (campaigns.every((c) => !c.stats)) parts.push(empty('Shown, clicked and converted per campaign appear once this daemon offers campaign stats.'));
     box.replaceChildren(...parts);
   }
 
