@@ -299,15 +299,13 @@ result<std::unique_ptr<daemon>> daemon::create(const config& cfg, const clock& c
   m->declare_scenarios(scenario_names(*cfg.automation.scenarios));
   // A purchase is credited to the push clicked (or shown) before it in the
   // same transaction as its journeys: a 202 means it is attributed too.
-  s.events->set_stored_hook([engine = s.engine.get(), windows = cfg.tracking](
+  s.events->set_stored_hook([engine = s.engine.get(), windows = cfg.tracking, m](
                                 storage::database& conn, const std::vector<storage::stored_event>& stored,
                                 time_point now) -> result<void> {
     if (auto r = engine->on_events(conn, stored, now); !r) return r;
-    // The tally (converted, influenced) is what a conversions metric would
-    // count; the metrics module has none yet, and would have to count it
-    // after the commit, as the ingest observer does.
     auto attributed = tracking::attribute_purchases(conn, stored, windows, now);
     if (!attributed) return tl::unexpected(std::move(attributed.error()));
+    m->purchases_attributed(attributed->converted, attributed->influenced);
     return {};
   });
   consent::lifecycle_hooks hooks;

@@ -233,6 +233,12 @@ struct registry::impl {
       beacons[b] = &beacons_family.Add({{"type", std::string{beacon_types[b]}}});
     }
 
+    auto& purchases_family = counter_named(reg, "webpushd_purchases_attributed_total",
+                                           "Purchases attributed to a push: converted (after a click) or influenced "
+                                           "(after a push only shown).");
+    purchases_converted = &purchases_family.Add({{"kind", "converted"}});
+    purchases_influenced = &purchases_family.Add({{"kind", "influenced"}});
+
     auto& outbox_family = gauge_named(reg, "webpushd_outbox_messages",
                                       "Messages waiting in the outbox, by state: queued (due or not yet) and sending.");
     outbox_queued = &outbox_family.Add({{"state", "queued"}});
@@ -300,6 +306,8 @@ struct registry::impl {
   std::array<Counter*, pacing_rules.size()> deferrals{};
   std::array<Counter*, pacing_rules.size()> suppressions{};
   std::array<Counter*, beacon_types.size()> beacons{};
+  Counter* purchases_converted = nullptr;
+  Counter* purchases_influenced = nullptr;
   Gauge* outbox_queued = nullptr;
   Gauge* outbox_sending = nullptr;
   Gauge* outbox_due = nullptr;
@@ -383,6 +391,11 @@ void registry::delivery_recorded(const delivery_observation& d) {
 
 void registry::beacon_recorded(std::string_view type) {
   if (const auto b = index_of(beacon_types, type)) impl_->beacons[*b]->Increment();
+}
+
+void registry::purchases_attributed(std::uint64_t converted, std::uint64_t influenced) {
+  impl_->purchases_converted->Increment(static_cast<double>(converted));
+  impl_->purchases_influenced->Increment(static_cast<double>(influenced));
 }
 
 void registry::http_request_answered(std::string_view method, std::string_view route, int status,

@@ -210,7 +210,9 @@ export function daemonClient(getDaemon, apiKey, getDir) {
       signal: AbortSignal.timeout(5000),
     });
     const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : null, text };
+    // JSON answers are parsed; others (/metrics, pages) are only text.
+    const isJson = /json/.test(res.headers.get('content-type') ?? '');
+    return { status: res.status, body: text && isJson ? JSON.parse(text) : null, text };
   };
   const backend = (method, route, json) => call(method, route, json, { authorization: `Bearer ${apiKey}` });
   const sql = (statement) => {

@@ -143,6 +143,9 @@ describe('clicks and conversions: emulator → beacons → attribution → stats
     // The 202 came after the attribution, in the same transaction.
     assert.equal(sql('SELECT kind || \' \' || source || \' \' || step || \' \' || revenue || \' \' || currency FROM conversions'),
       'converted scenario:abandoned_cart first_reminder 12900 PLN');
+    const scrape = await call('GET', '/metrics');
+    assert.match(scrape.text, /^webpushd_purchases_attributed_total\{kind="converted"\} 1$/m);
+    assert.match(scrape.text, /^webpushd_purchases_attributed_total\{kind="influenced"\} 0$/m);
 
     // `sent` is counted when the emulator's 201 is recorded, just after it decrypted the push.
     const stats = await waitFor(async () => {

@@ -152,6 +152,11 @@ class registry {
   /// @brief A service worker's beacon ("shown", "clicked", "closed") was
   /// stored (committed; repeats not counted).
   void beacon_recorded(std::string_view type);
+  /// @brief Purchases attributed to a push: `converted` after a click,
+  /// `influenced` after a push only shown. Counted inside the ingest
+  /// transaction that attributes them (a transaction that then fails was
+  /// counted anyway, like journeys).
+  void purchases_attributed(std::uint64_t converted, std::uint64_t influenced);
 
   // --- api --------------------------------------------------------------
 

@@ -157,6 +157,7 @@ TEST_CASE("events, journeys, pacing and beacons count under their bounded labels
   r.beacon_recorded("shown");
   r.beacon_recorded("clicked");
   r.beacon_recorded("forged");
+  r.purchases_attributed(2, 1);
   text = r.scrape();
   CHECK(value(text, R"(webpushd_events_ingested_total{type="cart_updated"})") == 3);
   CHECK(value(text, R"(webpushd_events_ingested_total{type="purchase"})") == 0);
@@ -171,6 +172,8 @@ TEST_CASE("events, journeys, pacing and beacons count under their bounded labels
   CHECK(value(text, R"(webpushd_beacons_recorded_total{type="shown"})") == 1);
   CHECK(value(text, R"(webpushd_beacons_recorded_total{type="clicked"})") == 1);
   CHECK(text.find("forged") == std::string::npos);
+  CHECK(value(text, R"(webpushd_purchases_attributed_total{kind="converted"})") == 2);
+  CHECK(value(text, R"(webpushd_purchases_attributed_total{kind="influenced"})") == 1);
 }
 
 TEST_CASE("HTTP requests are labelled by route pattern, a known method and the status") {
