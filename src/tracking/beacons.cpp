@@ -1,12 +1,9 @@
 #include "webpushd/tracking/beacons.hpp"
 
-#include <sys/stat.h>
-
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
 #include "webpushd/crypto/primitives.hpp"
+#include "webpushd/crypto/secret_file.hpp"
 #include "webpushd/storage/delivery_event_store.hpp"
 #include "webpushd/storage/pacing_store.hpp"
 #include "webpushd/storage/tracking_store.hpp"
@@ -26,36 +23,9 @@ bool is_id_char(char c) {
 delivery_signer::delivery_signer(bytes key) : key_(std::move(key)) {}
 
 result<delivery_signer> delivery_signer::load_or_create(const std::filesystem::path& path, bool& created) {
-  created = false;
-  std::error_code ec;
-  if (std::filesystem::exists(path, ec)) {
-    std::ifstream in(path);
-    if (!in) return fail("key_unreadable", "cannot read " + path.string(), "");
-    std::string text;
-    std::getline(in, text);
-    auto key = base64url_decode(text);
-    if (!key || key->size() < key_bytes) {
-      return fail("invalid_key", path.string() + " does not hold a base64url key of at least 32 bytes", "");
-    }
-    return delivery_signer(std::move(*key));
-  }
-  auto key = crypto::random_bytes(key_bytes);
-  // Written beside the target and renamed, so a crash never leaves half a key.
-  const auto tmp = path.string() + ".tmp";
-  {
-    const mode_t old_mask = ::umask(077);
-    std::ofstream out(tmp, std::ios::trunc);
-    ::umask(old_mask);
-    if (!out) return fail("key_unwritable", "cannot write " + tmp, "");
-    out << base64url_encode(key) << "\n";
-    out.flush();
-    if (!out) return fail("key_unwritable", "cannot write " + tmp, "");
-  }
-  ::chmod(tmp.c_str(), 0600);
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return fail("key_unwritable", "cannot move the key into place: " + ec.message(), "");
-  created = true;
-  return delivery_signer(std::move(key));
+  auto key = crypto::load_or_create_key(path, key_bytes, created);
+  if (!key) return tl::unexpected(std::move(key.error()));
+  return delivery_signer(std::move(*key));
 }
 
 std::string delivery_signer::new_delivery_id() { return "d_" + crypto::random_token(16); }

@@ -27,7 +27,8 @@ class delivery_signer {
   explicit delivery_signer(bytes key);
   /// @brief Reads the key at `path` (base64url text), or makes one (mode
   /// 0600, written atomically) if there is none; `created` tells which.
-  /// Errors: `key_unreadable`, `invalid_key`, `key_unwritable`.
+  /// Errors as crypto::load_or_create_key: `secret_unreadable`,
+  /// `invalid_key`, `secret_unwritable`.
   static result<delivery_signer> load_or_create(const std::filesystem::path& path, bool& created);
   /// @brief A new, unguessable delivery id ("d_" + 22 characters).
   static std::string new_delivery_id();
