@@ -14,17 +14,6 @@ namespace {
 
 constexpr std::string_view version_tag = "v1";
 
-std::vector<std::string_view> split_dots(std::string_view s) {
-  std::vector<std::string_view> parts;
-  std::size_t start = 0;
-  for (;;) {
-    const auto at = s.find('.', start);
-    parts.push_back(s.substr(start, at == std::string_view::npos ? std::string_view::npos : at - start));
-    if (at == std::string_view::npos) return parts;
-    start = at + 1;
-  }
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------- session_codec
@@ -52,7 +41,7 @@ std::string session_codec::encode(std::string_view user, time_point expires_at, 
 std::optional<dashboard_session> session_codec::decode(
     std::string_view value, const std::function<std::optional<std::string>(std::string_view)>& binding_of,
     time_point now) const {
-  const auto parts = split_dots(value);
+  const auto parts = split(value, '.');
   if (parts.size() != 4 || parts[0] != version_tag) return std::nullopt;
   const auto user_bytes = base64url_decode(parts[1]);
   if (!user_bytes || user_bytes->empty()) return std::nullopt;
@@ -128,11 +117,8 @@ std::vector<std::string> cookie_values(const request& req, std::string_view name
   std::vector<std::string> out;
   for (const auto& [header, value] : req.headers) {
     if (!iequals(header, "Cookie")) continue;
-    std::string_view rest = value;
-    while (!rest.empty()) {
-      const auto semi = rest.find(';');
-      const auto pair = trim(rest.substr(0, semi));
-      rest = semi == std::string_view::npos ? std::string_view{} : rest.substr(semi + 1);
+    for (const auto piece : split(value, ';')) {
+      const auto pair = trim(piece);
       const auto eq = pair.find('=');
       if (eq == std::string_view::npos || trim(pair.substr(0, eq)) != name) continue;
       auto v = trim(pair.substr(eq + 1));

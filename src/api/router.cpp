@@ -32,17 +32,6 @@ int hex_value(char c) {
   return -1;
 }
 
-std::vector<std::string_view> split(std::string_view text, char sep) {
-  std::vector<std::string_view> parts;
-  std::size_t start = 0;
-  while (true) {
-    const auto at = text.find(sep, start);
-    parts.push_back(text.substr(start, at == std::string_view::npos ? std::string_view::npos : at - start));
-    if (at == std::string_view::npos) return parts;
-    start = at + 1;
-  }
-}
-
 [[noreturn]] void bad_route(std::string_view method, std::string_view pattern, const char* why) {
   // A broken route table is a programming error found at start-up, not a
   // runtime condition to recover from.

@@ -28,6 +28,18 @@ inline std::string_view trim(std::string_view s) {
   return s;
 }
 
+// The pieces of `text` between `sep`s (empty ones included).
+inline std::vector<std::string_view> split(std::string_view text, char sep) {
+  std::vector<std::string_view> parts;
+  std::size_t start = 0;
+  while (true) {
+    const auto at = text.find(sep, start);
+    parts.push_back(text.substr(start, at == std::string_view::npos ? std::string_view::npos : at - start));
+    if (at == std::string_view::npos) return parts;
+    start = at + 1;
+  }
+}
+
 // "GET, HEAD": the list form of Allow and Access-Control-Allow-Methods.
 template <class Range>
 std::string join_list(const Range& items) {

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import {
-  binDir, daemonClient, dataAndVapidYaml, loopbackEndpointsYaml, run, startDaemon, startEmulator, stopChild, tempDir,
+  binDir, daemonClient, daemonConfigYaml, run, startDaemon, startEmulator, stopChild, tempDir,
   waitFor, webpushctl,
 } from '../integration/harness.mjs';
 import { closeChromium, launchChromium, missingPrerequisite } from './browser.mjs';
@@ -50,34 +50,18 @@ scenarios:
 `;
 
 function configText(passwordHash) {
-  return [
-    'server:',
-    '  listen: 127.0.0.1:0',
-    `  cors_origins: [${SHOP}]`,
-    '  api_keys:',
-    '    - name: shop-backend',
-    `      key: ${API_KEY}`,
-    'consent:',
-    '  text_version: v1',
-    '  categories:',
-    '    - name: cart_reminders',
-    '      texts:',
-    '        en: {label: Cart reminders}',
-    ...dataAndVapidYaml,
-    'delivery:',
-    '  poll_interval: 100ms',
-    ...loopbackEndpointsYaml,
-    'automation:',
-    '  scenario_files: [scenarios.yaml]',
-    '  shop: {name: Test Shop, url: "https://shop.example"}',
-    'dashboard:',
-    '  users:',
-    '    - name: marketing',
-    `      password_hash: '${passwordHash}'`,
-    'logging:',
-    '  format: json',
-    '',
-  ].join('\n');
+  return daemonConfigYaml({
+    apiKey: API_KEY, origin: SHOP, categories: { cart_reminders: 'Cart reminders' },
+    extra: [
+      'automation:',
+      '  scenario_files: [scenarios.yaml]',
+      '  shop: {name: Test Shop, url: "https://shop.example"}',
+      'dashboard:',
+      '  users:',
+      '    - name: marketing',
+      `      password_hash: '${passwordHash}'`,
+    ],
+  });
 }
 
 /** The value at a dotted path, as the page's app.js reads it. */

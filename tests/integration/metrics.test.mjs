@@ -18,7 +18,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { daemonClient, dataAndVapidYaml, loopbackEndpointsYaml, run, sourceDir, startDaemon, startEmulator, stopChild, tempDir, waitFor, webpushctl } from './harness.mjs';
+import { daemonClient, daemonConfigYaml, run, sourceDir, startDaemon, startEmulator, stopChild, tempDir, waitFor, webpushctl } from './harness.mjs';
 
 const { parse: parseYaml } = createRequire(path.join(sourceDir, 'tests', 'peers', 'package.json'))('yaml');
 const ALERTS = path.join(sourceDir, 'deploy', 'prometheus', 'webpushd-alerts.yml');
@@ -53,33 +53,16 @@ scenarios:
           url: "{{cart.url}}"
 `;
 
-const configText = () => [
-  'server:',
-  '  listen: 127.0.0.1:0',
-  `  cors_origins: [${SHOP}]`,
-  '  api_keys:',
-  '    - name: shop-backend',
-  `      key: ${API_KEY}`,
-  'consent:',
-  '  text_version: v1',
-  '  default_timezone: UTC',
-  '  categories:',
-  '    - name: cart_reminders',
-  '      texts:',
-  '        en: {label: Cart reminders}',
-  ...dataAndVapidYaml,
-  'delivery:',
-  '  poll_interval: 100ms',
-  ...loopbackEndpointsYaml,
-  'automation:',
-  '  scenario_files: [scenarios.yaml]',
-  '  shop: {name: Test Shop, url: "https://shop.example"}',
-  'pacing:',
-  '  min_gap: 1h',
-  'logging:',
-  '  format: json',
-  '',
-].join('\n');
+const configText = () => daemonConfigYaml({
+  apiKey: API_KEY, origin: SHOP, categories: { cart_reminders: 'Cart reminders' }, defaultTimezone: 'UTC',
+  extra: [
+    'automation:',
+    '  scenario_files: [scenarios.yaml]',
+    '  shop: {name: Test Shop, url: "https://shop.example"}',
+    'pacing:',
+    '  min_gap: 1h',
+  ],
+});
 
 // The independent parser: every family with its type, help and samples.
 const PARSER = `
