@@ -1,20 +1,14 @@
 #include "webpushd/webpush/vapid.hpp"
 
-#include <fcntl.h>
 #include <openssl/bio.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
-#include <openssl/rand.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
-#include <cstring>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -24,6 +18,7 @@
 #include <stdexcept>
 
 #include "openssl_util.hpp"
+#include "webpushd/crypto/secret_file.hpp"
 
 namespace webpushd::webpush {
 namespace {
@@ -39,27 +34,6 @@ using params_ptr = std::unique_ptr<OSSL_PARAM, detail::openssl_deleter<&OSSL_PAR
 
 // A PEM private key is a few hundred bytes; anything far larger is not one.
 constexpr std::uintmax_t max_pem_file_size = 64 * 1024;
-
-/// Closes a file descriptor on scope exit.
-class fd_owner {
- public:
-  explicit fd_owner(int fd) : fd_(fd) {}
-  ~fd_owner() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  fd_owner(const fd_owner&) = delete;
-  fd_owner& operator=(const fd_owner&) = delete;
-  int get() const { return fd_; }
-  /// Closes now and reports whether close succeeded (it can report write errors).
-  bool close() {
-    const int fd = fd_;
-    fd_ = -1;
-    return ::close(fd) == 0;
-  }
-
- private:
-  int fd_;
-};
 
 /// Answers "no passphrase" so an encrypted PEM fails instead of prompting on a terminal.
 int no_passphrase(char*, int, int, void*) { return 0; }
@@ -312,38 +286,11 @@ result<void> vapid_key::save_pem_file(const std::filesystem::path& path) const {
     ~wipe_pem() { OPENSSL_cleanse(s.data(), s.size()); }
   } wipe{pem};
 
-  // Write a private temp file beside the target, then rename: readers see
-  // either the old key or the whole new one, never a torn or world-readable file.
-  std::array<std::uint8_t, 8> nonce{};
-  if (RAND_bytes(nonce.data(), static_cast<int>(nonce.size())) != 1) return fail("crypto_error", "no randomness");
-  const auto dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path{"."};
-  const auto tmp = dir / ("." + path.filename().string() + ".tmp-" + hex_encode(nonce));
-  const auto os_error = [&](const char* what) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    return fail("key_unwritable", std::string(what) + " " + path.string() + ": " + std::strerror(err), "key");
-  };
-  {
-    fd_owner fd{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, S_IRUSR | S_IWUSR)};
-    if (fd.get() < 0)
-      return fail("key_unwritable", "cannot create a file beside " + path.string() + ": " + std::strerror(errno),
-                  "key");
-    // The umask can only remove bits; fchmod makes 0600 exact either way.
-    if (::fchmod(fd.get(), S_IRUSR | S_IWUSR) != 0) return os_error("cannot set the mode of");
-    std::size_t written = 0;
-    while (written < pem.size()) {
-      const ssize_t n = ::write(fd.get(), pem.data() + written, pem.size() - written);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return os_error("cannot write");
-      written += static_cast<std::size_t>(n);
-    }
-    if (::fsync(fd.get()) != 0) return os_error("cannot sync");
-    if (!fd.close()) return os_error("cannot close");
+  // Readers see either the old key or the whole new one, never a torn or
+  // world-readable file (crypto's private-file writer).
+  if (auto written = crypto::write_private_file(path, pem); !written) {
+    return fail("key_unwritable", written.error().message, "key");
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return os_error("cannot rename a temp file to");
-  // Make the rename itself durable; failing to sync the directory is not fatal.
-  if (const fd_owner dir_fd{::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)}; dir_fd.get() >= 0)
-    (void)::fsync(dir_fd.get());
   return {};
 }
 

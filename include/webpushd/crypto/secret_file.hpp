@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <string>
+#include <string_view>
 
 #include "webpushd/core/bytes.hpp"
 #include "webpushd/core/error.hpp"
@@ -15,8 +16,12 @@ namespace webpushd::crypto {
 /// @brief The first line of `path`. Error `secret_unreadable`.
 result<std::string> read_secret_file(const std::filesystem::path& path);
 
-/// @brief Writes `text` and a line break to `path` with mode 0600
-/// (atomically: a temporary file renamed). Error `secret_unwritable`.
+/// @brief Writes `content` to `path` with mode 0600, durably and
+/// atomically: a private temporary file beside it (O_EXCL, whatever the
+/// umask), synced, renamed, and the folder synced. Error `secret_unwritable`.
+result<void> write_private_file(const std::filesystem::path& path, std::string_view content);
+
+/// @brief write_private_file with `text` and a line break.
 result<void> write_secret_file(const std::filesystem::path& path, const std::string& text);
 
 /// @brief The key in `path` (base64url text of at least `size` bytes), or a

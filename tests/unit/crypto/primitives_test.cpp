@@ -1,8 +1,11 @@
 #include <doctest/doctest.h>
 
+#include <filesystem>
+#include <iterator>
 #include <set>
 
 #include "webpushd/crypto/primitives.hpp"
+#include "webpushd/crypto/secret_file.hpp"
 
 using namespace webpushd;
 
@@ -35,4 +38,33 @@ TEST_CASE("constant_time_equal compares contents and lengths") {
   CHECK_FALSE(crypto::constant_time_equal("secret-key", "secret-kex"));
   CHECK_FALSE(crypto::constant_time_equal("secret-key", "secret-key2"));
   CHECK(crypto::constant_time_equal("", ""));
+}
+
+TEST_CASE("private files: a key is made once with mode 0600, read back, and a bad or unwritable one is refused") {
+  const auto dir = std::filesystem::temp_directory_path() / ("webpushd-secret-" + webpushd::crypto::random_token(8));
+  std::filesystem::create_directories(dir);
+  const auto file = dir / "tracking.key";
+  bool created = false;
+  const auto made = webpushd::crypto::load_or_create_key(file, 32, created);
+  REQUIRE(made.has_value());
+  CHECK(created);
+  CHECK(made->size() == 32);
+  CHECK((std::filesystem::status(file).permissions() & std::filesystem::perms::all) ==
+        (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
+  const auto again = webpushd::crypto::load_or_create_key(file, 32, created);
+  REQUIRE(again.has_value());
+  CHECK_FALSE(created);
+  CHECK(*again == *made);
+  // Only the key is left in the folder: the temporary file was renamed.
+  CHECK(std::distance(std::filesystem::directory_iterator(dir), std::filesystem::directory_iterator{}) == 1);
+
+  REQUIRE(webpushd::crypto::write_secret_file(file, "c2hvcnQ").has_value());
+  const auto short_key = webpushd::crypto::load_or_create_key(file, 32, created);
+  REQUIRE_FALSE(short_key.has_value());
+  CHECK(short_key.error().code == "invalid_key");
+
+  const auto nowhere = webpushd::crypto::write_private_file(dir / "missing" / "x", "secret");
+  REQUIRE_FALSE(nowhere.has_value());
+  CHECK(nowhere.error().code == "secret_unwritable");
+  std::filesystem::remove_all(dir);
 }
