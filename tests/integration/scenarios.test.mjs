@@ -42,7 +42,7 @@ scenarios:
               title: Twój koszyk czeka
               body: "Produkty: {{cart.item_count}}, razem {{cart.total_text}}: {{#cart.items}}{{name}} {{/cart.items}}"
       - name: second_reminder
-        after: 4s
+        after: 10s
         message:
           title: Still thinking it over?
           body: "{{cart.total_text}}"
@@ -141,11 +141,15 @@ describe('scenarios end to end: HTTP API → engine → outbox → emulator', ()
     const beacon = await call('POST', `/v1/deliveries/${payload.delivery.id}/events`, { type: 'shown', sig: payload.delivery.sig }, { origin: SHOP });
     assert.equal(beacon.status, 202, beacon.text);
 
+    // The second step is due 10 s after the cart: far enough that a slow,
+    // shared machine still purchases before it (it once raced a 4 s step).
+    const secondDue = Number(sql("SELECT next_at FROM journeys WHERE person = 'c:cust-anna' AND state = 'active' AND next_step = 1"));
+    assert.ok(secondDue > Date.now(), 'the purchase comes before the second reminder is due');
     const bought = await backend('POST', '/v1/events', purchaseEvent('cust-anna', 'cart-anna'));
     assert.equal(bought.status, 202, bought.text);
     // The 202 came after the journey ended, in the same transaction.
     assert.equal(sql("SELECT state || ' ' || end_reason FROM journeys WHERE person = 'c:cust-anna'"), 'exited purchase');
-    await new Promise((r) => setTimeout(r, 5000));  // past the second step's 4 s
+    await new Promise((r) => setTimeout(r, Math.max(0, secondDue - Date.now()) + 1000));  // past the second step's due time
     assert.equal((await emulator.messages(anna.clientHash)).length, 1, 'no reminder after the purchase');  // the emulator keeps every message
     assert.equal(sql("SELECT count(*) FROM outbox WHERE source LIKE 'scenario:abandoned_cart/%'"), '1');
   });
@@ -343,7 +347,7 @@ describe('journeys survive kill -9', () => {
   before(async () => {
     emulator = await startEmulator();
     dir = tempDir('webpushd-journeys-kill-');
-    writeFileSync(path.join(dir, 'scenarios.yaml'), scenarioYaml.replace('after: 1s', 'after: 2s').replace('after: 4s', 'after: 5s'));
+    writeFileSync(path.join(dir, 'scenarios.yaml'), scenarioYaml.replace('after: 1s', 'after: 2s').replace('after: 10s', 'after: 5s'));
     configFile = path.join(dir, 'webpushd.yaml');
     writeFileSync(configFile, configText());
   });
