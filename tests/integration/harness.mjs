@@ -2,6 +2,7 @@
 // real peers (the web-push-testing emulator, the project's push-sink) on
 // loopback, in temporary folders, with every wait bounded.
 import { spawn, spawnSync } from 'node:child_process';
+import { createECDH, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -118,6 +119,17 @@ export async function startSink(args = []) {
     async stats() { return (await fetch(`${base}/stats`, { signal: AbortSignal.timeout(5000) })).json(); },
     stop: () => stopChild(child),
   };
+}
+
+/**
+ * A browser-style PushSubscription for `endpoint` with fresh device keys:
+ * enough for the daemon to encrypt to, for endpoints on a push-sink (which
+ * records and answers, and never decrypts).
+ */
+export function deviceSubscription(endpoint) {
+  const device = createECDH('prime256v1');
+  device.generateKeys();
+  return { endpoint, keys: { p256dh: device.getPublicKey().toString('base64url'), auth: randomBytes(16).toString('base64url') } };
 }
 
 /**

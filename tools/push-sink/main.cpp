@@ -19,8 +19,10 @@
 //   error[status=C&times=N&after=S]    C (default 503) for the first N requests
 //                       (default: always), optional Retry-After, then 201
 //   status[code=C]      any status C
-//   slow[ms=M]          waits M ms (default 1000), then 201
-//   reset               reads the request, then resets the connection (RST)
+//   slow[ms=M&times=N]  waits M ms (default 1000), then 201; with times=N only
+//                       the first N requests wait, later ones answer at once
+//   reset[times=N]      reads the request, then resets the connection (RST);
+//                       with times=N only the first N, then 201
 // Every behaviour that ends in 201 gives a Location, and its message can be
 // recalled (RFC 8030 §7.3):
 //   DELETE /message/<n> 204 the first time (or the ok behaviour's recall=C),
@@ -247,12 +249,21 @@ class sink {
     if (behaviour == "status") {
       return {make(req, static_cast<http::status>(query_int(query, "code", 200)), "status on request")};
     }
+    // times=N: the fault lasts for the first N requests to the path, so a
+    // test can see a retry get through after it.
+    const auto faulty = [&] {
+      const auto times = query_int(query, "times", -1);
+      return times < 0 || n <= static_cast<std::uint64_t>(times);
+    };
     if (behaviour == "slow") {
       action a{created(req)};
-      a.delay = std::chrono::milliseconds{query_int(query, "ms", 1000)};
+      if (faulty()) a.delay = std::chrono::milliseconds{query_int(query, "ms", 1000)};
       return a;
     }
-    if (behaviour == "reset") return {std::nullopt, {}, true};
+    if (behaviour == "reset") {
+      if (!faulty()) return {created(req)};
+      return {std::nullopt, {}, true};
+    }
     return {make(req, http::status::bad_request, "unknown behaviour")};
   }
 
