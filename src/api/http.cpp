@@ -58,18 +58,32 @@ response json_response(int status, const nlohmann::json& body) {
   return r;
 }
 
+// What a client is asked to wait after a storage failure: long enough for
+// an operator's alert to fire, short enough that a shop's queue drains soon after.
+constexpr int storage_retry_after_seconds = 30;
+
 response error_response(const error& e) {
   const int status = status_for(e.code);
   if (status >= 500) {
     // The detail may name files, SQL or peers: it is for the operator.
     spdlog::error("request failed: {}: {}", e.code, e.message);
     const bool unavailable = status == 503;
-    return json_response(
+    // Storage the operator must fix (space, a read-only mount, a failing
+    // disk): the client learns which, and when to try again; the daemon
+    // takes writes again once it is fixed, without a restart.
+    const char* storage = e.code == "storage_full"        ? "the daemon's storage is full; retry later"
+                          : e.code == "storage_read_only" ? "the daemon's storage is read-only; retry later"
+                          : e.code == "storage_io_error"  ? "the daemon's storage failed to read or write; retry later"
+                                                          : nullptr;
+    auto res = json_response(
         status, {{"error",
                   {{"code", unavailable ? e.code : std::string("internal_error")},
-                   {"message", unavailable ? "the service is temporarily unavailable, retry later"
-                                           : "internal error"},
+                   {"message", storage != nullptr ? storage
+                               : unavailable      ? "the service is temporarily unavailable, retry later"
+                                                  : "internal error"},
                    {"field", ""}}}});
+    if (storage != nullptr) res.set_header("Retry-After", std::to_string(storage_retry_after_seconds));
+    return res;
   }
   return json_response(status, {{"error", {{"code", e.code}, {"message", e.message}, {"field", e.field}}}});
 }

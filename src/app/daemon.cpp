@@ -1,7 +1,10 @@
 #include "webpushd/app/daemon.hpp"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <mutex>
 
 #include <spdlog/spdlog.h>
@@ -210,6 +213,16 @@ result<std::unique_ptr<daemon>> daemon::create(const config& cfg, const clock& c
   }
   // The folder holds the private key and subscribers' data: owner only.
   ::chmod(cfg.data_dir.c_str(), 0700);
+  // A read-only folder (a ro mount, or one the kernel remounted read-only
+  // after disk errors) would otherwise show up later as SQLite's puzzling
+  // "unable to open database file": say what and where at once.
+  if (::access(cfg.data_dir.c_str(), W_OK) != 0) {
+    const int err = errno;
+    return fail(err == EROFS ? "storage_read_only" : "data_dir_unusable",
+                "data folder " + cfg.data_dir.string() +
+                    (err == EROFS ? " is on a read-only file system" : " is not writable") + ": " + std::strerror(err),
+                "storage.data_dir");
+  }
 
   const auto key_path = cfg.data_dir / cfg.vapid.private_key_file;
   bool created = false;

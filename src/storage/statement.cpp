@@ -17,6 +17,18 @@ error sqlite_error(sqlite3* db, int rc, std::string_view what) {
   if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
     return error{"storage_busy", std::move(message), {}};
   }
+  // A full disk, a read-only mount and I/O errors are the operator's to fix,
+  // not bugs: each gets its own code (the API answers 503 + Retry-After) and
+  // a message that names the file, so the log says what and where.
+  const char* file = db != nullptr ? sqlite3_db_filename(db, "main") : nullptr;
+  const std::string where = file != nullptr && *file != '\0' ? file : "the database";
+  if (primary == SQLITE_FULL) {
+    return error{"storage_full", message + " (" + where + ": no space left on its file system)", {}};
+  }
+  if (primary == SQLITE_READONLY) {
+    return error{"storage_read_only", message + " (" + where + " is read-only: check the data folder's mount and permissions)", {}};
+  }
+  if (primary == SQLITE_IOERR) return error{"storage_io_error", message + " (" + where + ")", {}};
   return error{"storage_error", std::move(message), {}};
 }
 

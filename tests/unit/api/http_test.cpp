@@ -63,6 +63,20 @@ TEST_CASE("5xx bodies are generic: the detail is for the log only") {
   CHECK(nlohmann::json::parse(busy.body)["error"]["code"] == "storage_busy");
 }
 
+TEST_CASE("a full or read-only disk answers 503 with its own code and a Retry-After, without the file's name") {
+  for (const auto& [code, words] : {std::pair{"storage_full", "full"}, std::pair{"storage_read_only", "read-only"}}) {
+    const auto res = error_response(code, "statement failed: database or disk is full (/var/lib/webpushd/webpushd.db)");
+    CHECK(res.status == 503);
+    const auto body = nlohmann::json::parse(res.body);
+    CHECK(body["error"]["code"] == code);
+    CHECK(body["error"]["message"].get<std::string>().find(words) != std::string::npos);
+    CHECK(res.body.find("/var/lib") == std::string::npos);
+    bool retry_after = false;
+    for (const auto& [name, value] : res.headers) retry_after = retry_after || (name == "Retry-After" && value == "30");
+    CHECK(retry_after);
+  }
+}
+
 TEST_CASE("untrusted bytes in a message never make the JSON encoder throw") {
   const std::string bad_utf8 = "bad \xff\xfe value";
   response r;

@@ -156,6 +156,21 @@ TEST_CASE("a failing exec reports storage_error and leaves the connection usable
   CHECK(db.exec("SELECT 1"));
 }
 
+TEST_CASE("a write the database refuses as read-only reports storage_read_only, naming the file") {
+  // query_only makes SQLite answer SQLITE_READONLY, as a read-only mount does.
+  temp_dir dir;
+  auto db = open_ok(dir.db_file());
+  REQUIRE(db.exec("CREATE TABLE t (x INTEGER)"));
+  REQUIRE(db.exec("PRAGMA query_only = 1"));
+  auto r = db.exec("INSERT INTO t VALUES (1)");
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == "storage_read_only");
+  CHECK(r.error().message.find(dir.db_file().string()) != std::string::npos);
+  CHECK(r.error().message.find("is read-only") != std::string::npos);
+  REQUIRE(db.exec("PRAGMA query_only = 0"));
+  CHECK(db.exec("INSERT INTO t VALUES (1)"));  // the connection recovers with the condition
+}
+
 TEST_CASE("the database moves without closing") {
   temp_dir dir;
   auto a = open_ok(dir.db_file());
