@@ -26,6 +26,10 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using steady = std::chrono::steady_clock;
 
+// How long the loop waits before it asks the store again after a failure
+// (disk full, read-only, I/O errors): one log line a second, not a spin.
+constexpr seconds store_retry_pause{1};
+
 // One attempt travelling back to the loop thread, from a worker (it could not
 // be prepared, or we are stopping) or from the sender (a response came).
 struct finished_attempt {
@@ -151,6 +155,9 @@ struct dispatcher::impl {
   // restart every pending recall starts afresh (at most max_attempts more
   // DELETEs, never past the message's expiry).
   std::unordered_map<std::int64_t, std::int32_t> recall_attempts;
+  // Whether the last claim() failed in the store (disk full, read-only, I/O
+  // errors): the loop then pauses instead of asking again at once.
+  bool claim_failed = false;
 
   void run_loop();
   void run_worker();
@@ -504,11 +511,12 @@ std::size_t dispatcher::impl::claim(std::unique_lock<std::mutex>& lk, std::size_
   lk.unlock();
   const auto now = clk.now();
   auto jobs = recalls.claim_due(now, recall_lease, wanted);
-  if (!jobs) spdlog::error("outbox: claiming due recalls failed: {}", jobs.error().message);
+  if (!jobs) spdlog::error("outbox: claiming due recalls failed, will retry: {}", jobs.error().message);
   const std::size_t recall_count = jobs ? jobs->size() : 0;
   auto messages = recall_count < wanted ? store.claim_due(now, wanted - recall_count)
                                         : result<std::vector<storage::outbox_message>>{};
-  if (!messages) spdlog::error("outbox: claiming due messages failed: {}", messages.error().message);
+  if (!messages) spdlog::error("outbox: claiming due messages failed, will retry: {}", messages.error().message);
+  claim_failed = !jobs || !messages;
   const std::size_t message_count = messages ? messages->size() : 0;
   lk.lock();
   st.counters.claimed += message_count;
@@ -550,7 +558,7 @@ void dispatcher::impl::run_loop() {
       const bool recalls_recorded = settle(std::move(recalled), unrecorded_recalls, now);
       lk.lock();
       if (!messages_recorded || !recalls_recorded) {
-        st.loop_cv.wait_for(lk, std::chrono::seconds{1});
+        st.loop_cv.wait_for(lk, store_retry_pause);
         continue;
       }
     }
@@ -560,6 +568,15 @@ void dispatcher::impl::run_loop() {
     // 2. Claim what is due, up to the outstanding bound.
     std::size_t wanted = 0;
     const std::size_t claimed = claim(lk, wanted);
+    if (claim_failed) {
+      // A message that is due stays due while the store refuses to claim
+      // it: without this pause the loop would ask again at once, thousands
+      // of times a second (found by tests/integration/faults_storage.test.mjs).
+      // Results and stop() still end the pause.
+      st.loop_cv.wait_for(lk, store_retry_pause, [&] { return st.anything_finished() || st.wake; });
+      st.wake = false;
+      continue;
+    }
     if (claimed > 0 && claimed == wanted) continue;  // probably more due right now
     if (st.anything_finished()) continue;
 

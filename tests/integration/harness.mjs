@@ -199,6 +199,30 @@ export function daemonConfigYaml({ apiKey, origin, categories, defaultTimezone, 
   ].join('\n');
 }
 
+/**
+ * A scenario file with one abandoned-cart scenario (category
+ * cart_reminders): every cart_updated event starts a journey keyed by its
+ * cart, and `steps` ([{name, after, title}]) are its reminders, each linking
+ * to the shop's cart page.
+ */
+export function cartScenarioYaml(steps) {
+  return [
+    'version: 1',
+    'scenarios:',
+    '  - name: abandoned_cart',
+    '    category: cart_reminders',
+    '    trigger: {event: cart_updated}',
+    '    journey: {key: cart.id}',
+    '    steps:',
+    ...steps.flatMap(({ name, after, title }) => [
+      `      - name: ${name}`,
+      `        after: ${after}`,
+      `        message: {title: ${JSON.stringify(title)}, url: "https://shop.example/cart"}`,
+    ]),
+    '',
+  ].join('\n');
+}
+
 /** Writes a JSON file and returns its path. */
 export function writeJson(dir, name, value) {
   const file = path.join(dir, name);
@@ -208,7 +232,7 @@ export function writeJson(dir, name, value) {
 
 /**
  * Talking to a running daemon: `call(method, route, json, headers)` answers
- * {status, body (parsed JSON or null), text}; `backend(...)` is the same with
+ * {status, body (parsed JSON or null), text, headers}; `backend(...)` is the same with
  * the shop backend's API key; `sql(statement)` reads the daemon's database
  * (`<dir>/data/webpushd.db`) with the sqlite3 CLI. The daemon and folder are
  * given as functions because tests start them in `before`.
@@ -224,7 +248,7 @@ export function daemonClient(getDaemon, apiKey, getDir) {
     const text = await res.text();
     // JSON answers are parsed; others (/metrics, pages) are only text.
     const isJson = /json/.test(res.headers.get('content-type') ?? '');
-    return { status: res.status, body: text && isJson ? JSON.parse(text) : null, text };
+    return { status: res.status, body: text && isJson ? JSON.parse(text) : null, text, headers: res.headers };
   };
   const backend = (method, route, json) => call(method, route, json, { authorization: `Bearer ${apiKey}` });
   const sql = (statement) => {
