@@ -16,7 +16,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { daemonClient, daemonConfigYaml, deviceSubscription, startDaemon, startSink, stopChild, tempDir, waitFor } from './harness.mjs';
+import { cartScenarioYaml, daemonClient, daemonConfigYaml, deviceSubscription, startDaemon, startSink, stopChild, tempDir, waitFor } from './harness.mjs';
 
 const API_KEY = `backend-key-${randomBytes(24).toString('base64url')}`;
 const SHOP = 'https://shop.example';
@@ -25,23 +25,10 @@ const SUBSCRIBERS = 200;  // campaign recipients: a fan-out a kill can land in
 const CUSTOMERS = 40;     // the first 40 are linked to shop customers (cart events)
 const INGEST_WORKERS = 3;
 
-const scenarioYaml = `
-version: 1
-scenarios:
-  - name: abandoned_cart
-    category: cart_reminders
-    trigger:
-      event: cart_updated
-    journey:
-      key: cart.id
-    steps:
-      - name: first
-        after: 1s
-        message: {title: Your cart is waiting, url: "https://shop.example/cart"}
-      - name: second
-        after: 2s
-        message: {title: "Still there?", url: "https://shop.example/cart"}
-`;
+const scenarioYaml = cartScenarioYaml([
+  { name: 'first', after: '1s', title: 'Your cart is waiting' },
+  { name: 'second', after: '2s', title: 'Still there?' },
+]);
 
 /** mulberry32: small, seedable, good enough to pick kill moments. */
 function prng(seed) {

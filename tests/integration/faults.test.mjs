@@ -14,7 +14,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { daemonClient, daemonConfigYaml, deviceSubscription, startDaemon, startSink, stopChild, tempDir, waitFor } from './harness.mjs';
+import { cartScenarioYaml, daemonClient, daemonConfigYaml, deviceSubscription, startDaemon, startSink, stopChild, tempDir, waitFor } from './harness.mjs';
 
 const API_KEY = `backend-key-${randomBytes(24).toString('base64url')}`;
 const SHOP = 'https://shop.example';
@@ -26,23 +26,7 @@ const BASE_DELAY_MS = 400;
 const REQUEST_TIMEOUT_MS = 1000;
 const STORM = 300;
 
-const scenarioYaml = `
-version: 1
-scenarios:
-  - name: abandoned_cart
-    category: cart_reminders
-    trigger:
-      event: cart_updated
-      when: [cart.item_count > 0]
-    journey:
-      key: cart.id
-    steps:
-      - name: reminder
-        after: 1s
-        message:
-          title: Your cart is waiting
-          url: "{{cart.url}}"
-`;
+const scenarioYaml = cartScenarioYaml([{ name: 'reminder', after: '1s', title: 'Your cart is waiting' }]);
 
 // The failing origin's endpoints, by what they do (paths are unique per
 // subscription: the sink counts per path).
