@@ -383,15 +383,7 @@ void run_deliver_bench(const deliver_options& opt) {
 }  // namespace
 
 void add_bench_deliver_command(CLI::App& app) {
-  // The `bench` group is made by add_bench_commands; made here only if a
-  // build lacks it, so this command never depends on registration order.
-  CLI::App* bench = nullptr;
-  try {
-    bench = app.get_subcommand("bench");
-  } catch (const CLI::OptionNotFound&) {
-    bench = app.add_subcommand("bench", "Benchmarks");
-    bench->require_subcommand(1);
-  }
+  CLI::App* bench = bench_group(app);
   auto opt = std::make_shared<deliver_options>();
   CLI::App* cmd = bench->add_subcommand(
       "deliver", "End-to-end delivery to a local sink: enqueue, then dispatch, encrypt, send and record");

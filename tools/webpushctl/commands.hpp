@@ -26,10 +26,14 @@ void add_config_commands(CLI::App& app);
 void add_vapid_commands(CLI::App& app);
 /// @brief `send`: one message to one subscription.
 void add_send_command(CLI::App& app);
+/// @brief The `bench` command group, made on first use.
+CLI::App* bench_group(CLI::App& app);
 /// @brief `bench encrypt`.
 void add_bench_commands(CLI::App& app);
 /// @brief `bench deliver`: end-to-end delivery to a local sink (call after add_bench_commands).
 void add_bench_deliver_command(CLI::App& app);
+/// @brief `bench seed`: N consenting subscribers into a data folder (call after add_bench_commands).
+void add_bench_seed_command(CLI::App& app);
 /// @brief `outbox enqueue|list|show`: the daemon's outbox, offline.
 void add_outbox_commands(CLI::App& app);
 /// @brief `consent verify|show`: the consent ledger, offline.

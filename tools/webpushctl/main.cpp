@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   webpushctl::add_dashboard_commands(app);
   webpushctl::add_bench_commands(app);
   webpushctl::add_bench_deliver_command(app);
+  webpushctl::add_bench_seed_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {
