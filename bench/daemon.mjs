@@ -273,9 +273,18 @@ async function ingest(d, folder) {
     batch: check(out.batch.ok * 100, afterBatch - afterSingle, 100),
   };
   out.durability.match = out.durability.single.ok && out.durability.batch.ok;
+  // The same without scenarios: what the automation engine's share is.
+  const plain = await daemonFolder('events-plain', { scenarios: false });
+  const dp = await startQuiet(plain);
+  out.no_scenarios = {
+    single: wrk(dp.base, 'single', ingestSeconds, `ps${Date.now()}`),
+    batch: wrk(dp.base, 'batch', ingestSeconds, `pb${Date.now()}`),
+  };
+  await stopChild(dp.child);
   log(`  healthz ${Math.round(out.healthz.requests_per_second)}/s; single ${Math.round(out.single.events_per_second)} events/s ` +
       `p99 ${out.single.p99_ms} ms; batch ${Math.round(out.batch.events_per_second)} events/s p99 ${out.batch.p99_ms} ms; ` +
-      `rows vs 202s: ${JSON.stringify(out.durability)}`);
+      `rows vs 202s: ${JSON.stringify(out.durability)}; without scenarios: single ` +
+      `${Math.round(out.no_scenarios.single.events_per_second)}/s, batch ${Math.round(out.no_scenarios.batch.events_per_second)}/s`);
   return out;
 }
 
