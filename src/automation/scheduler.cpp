@@ -58,7 +58,10 @@ struct scheduler::impl {
   std::optional<time_point> fire_until_idle() {
     // After a pass that did not fill its batch, one more look tells when the
     // next thing is due; if something is due again already (a journey that
-    // just came due), that is left for the next wake-up rather than looping.
+    // just came due), that is left for the next wake-up rather than looping —
+    // a wake-up 1 ms away, not the longest sleep: under a steady stream of
+    // due steps the longest sleep made them up to max_sleep late (bench/run's
+    // scheduler figure measured p50 0.6 s).
     bool settled = false;
     while (true) {
       {
@@ -82,7 +85,7 @@ struct scheduler::impl {
       const auto now = clk.now();
       const bool journeys_due = *next && **next <= now;
       const bool campaign_due = next_campaign && *next_campaign <= now;
-      if (settled && (journeys_due || campaign_due)) return std::nullopt;
+      if (settled && (journeys_due || campaign_due)) return now;
       if (!journeys_due && !campaign_due) {
         if (!*next) return next_campaign;
         if (!next_campaign) return *next;
