@@ -87,7 +87,11 @@ std::string quoted_name(const std::string& description) {
 // Against the type's schema; the deepest error (the one a sender can act on).
 result<void> check_properties(const valijson::Schema& schema, const json& properties, const std::string& field,
                               std::string_view declared_in = "schemas/events/") {
-  valijson::Validator validator(valijson::Validator::kStrongTypes);
+  // One validator per thread, kept: it caches the std::regex of every
+  // `pattern` it meets, which a validator per call compiled again for every
+  // event (`^[A-Z]{3}$` for each currency). Keyed by the pattern's text, so
+  // the cache is bounded by the patterns the schemas hold.
+  thread_local valijson::Validator validator(valijson::Validator::kStrongTypes);
   valijson::ValidationResults results;
   valijson::adapters::NlohmannJsonAdapter adapter(properties);
   bool valid = false;
