@@ -112,6 +112,11 @@ void router::add(std::string_view method, std::string_view pattern, access who, 
 
 void router::set_observer(request_observer observer) { observer_ = std::move(observer); }
 
+void router::set_key_limiter(failure_limiter& limiter, const clock& clk) {
+  key_limiter_ = &limiter;
+  clock_ = &clk;
+}
+
 namespace {
 
 // What the observer hears about one request; the route is filled in once
@@ -256,9 +261,29 @@ void router::dispatch(request&& req, respond_fn respond) const {
       respond(std::move(res));
     };
   }
+  // An API key can be guessed one request at a time: wrong keys are counted
+  // per client address, and an address over the limit is refused before its
+  // key is even looked at (a right key included, or the limit would tell a
+  // guesser when it had hit). A success does not clear the count: a guesser
+  // sharing an address with a real backend must not get a fresh budget
+  // after each of the backend's requests.
+  const bool key_presented = (chosen->who == access::backend || chosen->who == access::reader) &&
+                             req.header_count("Authorization") > 0;
+  if (key_presented && key_limiter_ != nullptr) {
+    if (const auto wait = key_limiter_->blocked_for(req.remote_ip, clock_->now())) {
+      auto res = error_response("rate_limited", "too many wrong API keys from this address; try again later");
+      res.set_header("Retry-After", std::to_string(wait->count()));
+      respond(std::move(res));
+      return;
+    }
+  }
+  const auto count_failure = [&] {
+    if (key_presented && key_limiter_ != nullptr) key_limiter_->failed(req.remote_ip, clock_->now());
+  };
   if (chosen->who == access::backend) {
     auto name = authenticate_backend(keys_, req);
     if (!name) {
+      count_failure();
       respond(unauthorized_response(name.error(), "Bearer"));
       return;
     }
@@ -266,6 +291,7 @@ void router::dispatch(request&& req, respond_fn respond) const {
   } else if (chosen->who == access::reader) {
     auto who = authenticate_reader(keys_, sessions_, req);
     if (!who) {
+      count_failure();
       respond(unauthorized_response(who.error(), "Bearer"));
       return;
     }

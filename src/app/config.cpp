@@ -498,6 +498,12 @@ result<void> check_ranges(const config& c, const std::string& source, const loca
   if (c.server.idle_timeout <= std::chrono::milliseconds{0}) {
     return fail("config_invalid", at("/server/idle_timeout") + ": server.idle_timeout: must be more than 0");
   }
+  // Below a second, Retry-After (whole seconds) would overstate the wait; past
+  // a day, one bad deploy would lock a backend out for longer than anyone waits.
+  if (c.server.api_key_window < std::chrono::seconds{1} || c.server.api_key_window > std::chrono::hours{24}) {
+    return fail("config_invalid",
+                at("/server/api_key_limit/window") + ": server.api_key_limit.window: must be from 1s to 1d");
+  }
   // Names appear in logs as the caller's identity; a key must name one caller.
   // (The messages never quote a key.)
   for (std::size_t i = 0; i < c.server.api_keys.size(); ++i) {
@@ -586,6 +592,11 @@ result<config> parse_config_base(std::string_view text, const std::string& sourc
   c.server.max_connections = value_at<std::size_t>(server, "max_connections", 10000);
   c.server.max_batch_events = value_at<std::size_t>(server, "max_batch_events", 1000);
   c.server.trust_forwarded_for = value_at<bool>(server, "trust_forwarded_for", false);
+  if (server.contains("api_key_limit")) {
+    const auto& limit = server.at("api_key_limit");
+    c.server.api_key_max_failures = value_at<unsigned>(limit, "max_failures", c.server.api_key_max_failures);
+    c.server.api_key_window = duration_at(limit, "window", c.server.api_key_window);
+  }
   c.server.cors_origins = value_at<std::vector<std::string>>(server, "cors_origins", {});
   if (server.contains("api_keys")) {
     for (const auto& k : server.at("api_keys")) {

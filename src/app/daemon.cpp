@@ -98,6 +98,7 @@ struct daemon::impl {
   std::optional<storage::database> metrics_db;  // the registry's scrape-time reads (one at a time)
   std::mutex health_mutex;
   std::unique_ptr<api::dashboard_auth> dashboard;  // before the router: its routes and session check use it
+  std::unique_ptr<api::failure_limiter> key_limiter;  // before the router: it points here
   std::unique_ptr<api::router> router;
   std::unique_ptr<api::http_server> server;
 };
@@ -390,6 +391,11 @@ result<std::unique_ptr<daemon>> daemon::create(const config& cfg, const clock& c
         if (!session) return std::nullopt;
         return std::move(session->user);
       });
+  api::failure_limiter::limits key_limits;
+  key_limits.max_failures = cfg.server.api_key_max_failures;
+  key_limits.window = std::chrono::duration_cast<std::chrono::seconds>(cfg.server.api_key_window);
+  s.key_limiter = std::make_unique<api::failure_limiter>(key_limits);
+  s.router->set_key_limiter(*s.key_limiter, clk);
   s.router->set_observer([m](const api::answered_request& a) {
     m->http_request_answered(a.method, a.route, a.status, a.elapsed);
   });

@@ -27,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "webpushd/api/failure_limiter.hpp"
 #include "webpushd/api/http.hpp"
 #include "webpushd/core/bytes.hpp"
 #include "webpushd/core/clock.hpp"
@@ -63,33 +64,8 @@ class session_codec {
   bytes key_;
 };
 
-/// @brief Failed logins per client address (IPv6 by its /64): after
-/// `max_failures` within `window`, the address is refused until the oldest
-/// of them is `window` old. A success clears the address. Thread-safe; keeps
-/// at most `max_addresses` (the oldest is forgotten first).
-class login_limiter {
- public:
-  /// @brief The limits.
-  struct limits {
-    unsigned max_failures = 5;
-    std::chrono::seconds window{std::chrono::minutes{15}};
-    std::size_t max_addresses = 10000;
-  };
-  explicit login_limiter(limits l);
-  login_limiter() : login_limiter(limits{}) {}
-  /// @brief nullopt when `address` may try now, else how long until it may.
-  std::optional<std::chrono::seconds> blocked_for(std::string_view address, time_point now) const;
-  /// @brief Counts a failed attempt.
-  void failed(std::string_view address, time_point now);
-  /// @brief Forgets the address's failures.
-  void succeeded(std::string_view address);
-
- private:
-  static std::string key_of(std::string_view address);
-  limits limits_;
-  mutable std::mutex mutex_;
-  std::map<std::string, std::deque<time_point>, std::less<>> failures_;
-};
+/// @brief Failed logins per client address (see failure_limiter).
+using login_limiter = failure_limiter;
 
 /// @brief The value of cookie `name` in the request's Cookie headers, each
 /// occurrence in order (a cookie may be sent twice, e.g. from two paths).

@@ -12,6 +12,7 @@
 
 #include "webpushd/api/auth.hpp"
 #include "webpushd/api/cors.hpp"
+#include "webpushd/api/failure_limiter.hpp"
 #include "webpushd/api/http.hpp"
 
 namespace webpushd::api {
@@ -68,6 +69,13 @@ class router {
   /// before the server starts.
   void set_observer(request_observer observer);
 
+  /// @brief Limits wrong API keys per client address on backend and reader
+  /// routes: each request whose `Authorization` header holds a key that is
+  /// not configured counts as a failure, and an address over the limit gets
+  /// 429 `rate_limited` with `Retry-After` — a right key too — until the
+  /// window passes. Both must outlive the router. Call before the server starts.
+  void set_key_limiter(failure_limiter& limiter, const clock& clk);
+
   /// @brief Routes one request (from the server; tests may call it directly).
   /// Fills `path`, `query` and `params` from `target`; an undecodable target
   /// is answered 400. Exceptions from the handler become a generic 500.
@@ -80,6 +88,8 @@ class router {
   api_key_set keys_;
   session_check sessions_;
   request_observer observer_;
+  failure_limiter* key_limiter_ = nullptr;
+  const clock* clock_ = nullptr;
 };
 
 /// @brief Percent-decodes `text`; with `plus_is_space` (query strings) '+'

@@ -46,6 +46,10 @@ struct server_config {
   std::size_t max_connections = 10000;
   std::size_t max_batch_events = 1000;    ///< events in one POST /v1/events at most; more get 413
   bool trust_forwarded_for = false;       ///< client address from X-Forwarded-For (behind a proxy)
+  /// @brief Wrong API keys from one client address (IPv6: its /64) within
+  /// `api_key_window` at most; then 429 until the oldest is that old.
+  unsigned api_key_max_failures = 10;
+  std::chrono::milliseconds api_key_window{std::chrono::minutes{5}};
   std::vector<std::string> cors_origins;  ///< shop origins allowed to call browser endpoints
   std::vector<api_key_config> api_keys;   ///< backend keys (Authorization: Bearer)
   std::string identify_secret;            ///< signs customer ids for identify(); empty: disabled

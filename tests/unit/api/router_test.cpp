@@ -169,6 +169,52 @@ TEST_CASE("backend routes take only a configured key as Bearer") {
   }
 }
 
+TEST_CASE("wrong API keys are limited per client address, a right key included, until the window passes") {
+  using namespace std::chrono_literals;
+  test_routes t;
+  t.r.add("GET", "/v1/campaigns/{id}/stats", access::reader, t.record("reader"));
+  webpushd::manual_clock clk;
+  failure_limiter limiter({3, 60s, 100});
+  t.r.set_key_limiter(limiter, clk);
+  const auto from = [&](std::string ip, std::string method, std::string target, std::string authorization) {
+    request req;
+    req.method = std::move(method);
+    req.target = std::move(target);
+    if (!authorization.empty()) req.headers.emplace_back("Authorization", std::move(authorization));
+    req.remote_ip = std::move(ip);
+    std::optional<response> out;
+    t.r.dispatch(std::move(req), [&](response res) { out = std::move(res); });
+    REQUIRE(out.has_value());
+    return *out;
+  };
+  const std::string right = "Bearer " + backend_key;
+
+  // No Authorization header is not a guess: it never counts.
+  for (int i = 0; i < 5; ++i) CHECK(from("192.0.2.7", "POST", "/v1/events", "").status == 401);
+  CHECK(from("192.0.2.7", "POST", "/v1/events", right).status == 200);
+  // Two wrong keys on a backend route, one on a reader route: the third blocks.
+  CHECK(from("192.0.2.7", "POST", "/v1/events", "Bearer guess-1").status == 401);
+  clk.advance(10s);
+  CHECK(from("192.0.2.7", "POST", "/v1/events", "Bearer guess-2").status == 401);
+  CHECK(from("192.0.2.7", "GET", "/v1/campaigns/c1/stats", "Bearer guess-3").status == 401);
+  const auto limited = from("192.0.2.7", "POST", "/v1/events", right);
+  CHECK(limited.status == 429);
+  CHECK(code_of(limited) == "rate_limited");
+  CHECK(header_of(limited, "Retry-After") == "50");  // the first failure (at +0 s) leaves the window at +60 s
+  CHECK(from("192.0.2.7", "GET", "/v1/campaigns/c1/stats", right).status == 429);
+  // Another address is not affected; routes without a key are not limited.
+  CHECK(from("192.0.2.8", "POST", "/v1/events", right).status == 200);
+  CHECK(from("192.0.2.7", "GET", "/healthz", "").status == 200);
+  // Refused requests do not count: once the first failure is 60 s old, one more try is allowed.
+  clk.advance(49s);
+  CHECK(from("192.0.2.7", "POST", "/v1/events", right).status == 429);
+  clk.advance(1s);
+  CHECK(from("192.0.2.7", "POST", "/v1/events", right).status == 200);
+  // A success does not clear the count (guess-2 and guess-3 are still in the window).
+  CHECK(from("192.0.2.7", "POST", "/v1/events", "Bearer guess-4").status == 401);
+  CHECK(from("192.0.2.7", "POST", "/v1/events", right).status == 429);
+}
+
 TEST_CASE("subscriber routes take only the Subscriber scheme") {
   test_routes t;
   const std::pair<std::string, std::string> origin{"Origin", "https://shop.example"};

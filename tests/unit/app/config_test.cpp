@@ -124,6 +124,8 @@ TEST_CASE("server: HTTP limits, timeouts, CORS origins and API keys") {
     CHECK(c->server.read_timeout == 10s);
     CHECK(c->server.idle_timeout == 60s);
     CHECK(c->server.max_connections == 10000);
+    CHECK(c->server.api_key_max_failures == 10);
+    CHECK(c->server.api_key_window == 5min);
     CHECK_FALSE(c->server.trust_forwarded_for);
     CHECK(c->server.cors_origins.empty());
     CHECK(c->server.api_keys.empty());
@@ -138,6 +140,7 @@ TEST_CASE("server: HTTP limits, timeouts, CORS origins and API keys") {
                          "  read_timeout: 2s\n"
                          "  idle_timeout: 30s\n"
                          "  max_connections: 500\n"
+                         "  api_key_limit: {max_failures: 3, window: 30s}\n"
                          "  trust_forwarded_for: true\n"
                          "  cors_origins: [https://shop.example, 'http://localhost:3000']\n"
                          "  api_keys:\n"
@@ -151,11 +154,20 @@ TEST_CASE("server: HTTP limits, timeouts, CORS origins and API keys") {
     CHECK(c->server.read_timeout == 2s);
     CHECK(c->server.idle_timeout == 30s);
     CHECK(c->server.max_connections == 500);
+    CHECK(c->server.api_key_max_failures == 3);
+    CHECK(c->server.api_key_window == 30s);
     CHECK(c->server.trust_forwarded_for);
     CHECK(c->server.cors_origins == std::vector<std::string>{"https://shop.example", "http://localhost:3000"});
     REQUIRE(c->server.api_keys.size() == 1);
     CHECK(c->server.api_keys[0].name == "backend");
     CHECK(c->server.api_keys[0].key == "0123456789abcdef0123456789abcdef");
+  }
+  SUBCASE("the API key limit: a window from 1s to 1d, at least one failure, no other keys") {
+    for (const char* bad : {"{window: 500ms}", "{window: 2d}", "{max_failures: 0}", "{max_failures: 3, per: 1m}"}) {
+      const auto c = parse(minimal + "server:\n  api_key_limit: " + bad + "\n");
+      CHECK_MESSAGE(!c.has_value(), bad);
+      if (!c) CHECK_MESSAGE(c.error().message.find("api_key_limit") != std::string::npos, c.error().message);
+    }
   }
   SUBCASE("an origin with a path, or upper case, is refused") {
     CHECK_FALSE(parse(minimal + "server:\n  cors_origins: [https://shop.example/]\n").has_value());
