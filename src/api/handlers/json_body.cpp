@@ -1,5 +1,9 @@
 #include "json_body.hpp"
 
+#include <set>
+#include <string>
+#include <vector>
+
 namespace webpushd::api::handlers {
 namespace {
 
@@ -16,6 +20,41 @@ error wrong_type(const std::string& field, const char* type) {
   return error{"invalid_type", field + " must be " + type, field};
 }
 
+// Finds a name repeated within one object. nlohmann keeps the last of
+// them, while a proxy, a WAF or the shop's own code in front of the daemon
+// may have checked the first: a body that means different things to
+// different readers is refused instead (RFC 8259 §4: names SHOULD be unique).
+class duplicate_key_finder final : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  bool found = false;
+
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override {
+    names_.emplace_back();
+    return true;
+  }
+  bool key(string_t& name) override {
+    found = !names_.back().insert(name).second;
+    return !found;  // stops the scan at the first repeat
+  }
+  bool end_object() override {
+    names_.pop_back();
+    return true;
+  }
+  bool start_array(std::size_t) override { return true; }
+  bool end_array() override { return true; }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
+
+ private:
+  std::vector<std::set<std::string>> names_;
+};
+
 }  // namespace
 
 result<nlohmann::json> json_object_body(const request& req) {
@@ -25,6 +64,9 @@ result<nlohmann::json> json_object_body(const request& req) {
   auto doc = nlohmann::json::parse(req.body, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) return fail("invalid_json", "the body is not valid JSON", "");
   if (!doc.is_object()) return fail("invalid_json", "the body must be a JSON object", "");
+  duplicate_key_finder duplicates;
+  nlohmann::json::sax_parse(req.body, &duplicates);
+  if (duplicates.found) return fail("invalid_json", "the body repeats a name within one object", "");
   return doc;
 }
 

@@ -16,7 +16,7 @@ namespace webpushd::api::handlers {
 
 /// @brief The body as a JSON object. `unsupported_media_type` (415) unless
 /// Content-Type is application/json; `invalid_json` (400) if it does not
-/// parse or is not an object.
+/// parse, is not an object, or repeats a name within one object.
 result<nlohmann::json> json_object_body(const request& req);
 
 /// @brief A required string member `name` of `obj`, at path `field`.
