@@ -173,12 +173,14 @@ export const loopbackEndpointsYaml = ['  endpoints:', '    allowed_hosts: [127.0
  * A test daemon's config: a loopback listener on a free port, the shop
  * backend's API key, the browser origin, consent `categories` (name →
  * English label, in order), data and VAPID, fast outbox polling, loopback
- * push endpoints, then the test's own `extra` lines and JSON logs.
+ * push endpoints, then the test's own `extra` lines and JSON logs; `server`
+ * lines (indented for inside `server:`) go under the listener.
  */
-export function daemonConfigYaml({ apiKey, origin, categories, defaultTimezone, extra = [] }) {
+export function daemonConfigYaml({ apiKey, origin, categories, defaultTimezone, server = [], extra = [] }) {
   return [
     'server:',
     '  listen: 127.0.0.1:0',
+    ...server,
     `  cors_origins: [${origin}]`,
     '  api_keys:',
     '    - name: shop-backend',
