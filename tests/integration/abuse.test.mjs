@@ -175,7 +175,7 @@ describe('abuse list against the live daemon', () => {
         `  body_limit: ${BODY_LIMIT}`,
         `  header_limit: ${HEADER_LIMIT}`,
         '  read_timeout: 1s',
-        '  idle_timeout: 2s',
+        '  idle_timeout: 4s',
         `  max_connections: ${MAX_CONNECTIONS}`,
         '  threads: 2',
         `  api_key_limit: {max_failures: ${KEY_FAILURES}, window: 3s}`,
