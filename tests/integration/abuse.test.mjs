@@ -15,7 +15,6 @@
 // | a name resolving to 127.0.0.1 refused at connect time           | unit/delivery/sender_test.cpp "the connect-time guard…" (real |
 // |                                                                 |   push-sink, proves no connection)                            |
 // | decimal/octal/hex IPv4 forms, ::ffff:7f00:1, 0.0.0.0            | unit/delivery/endpoint_rules_test.cpp                         |
-// | a push service answering 3xx: not followed, reason recorded     | unit/delivery/classify_test.cpp (301 → rejected, with reason) |
 // | forged subscriber tokens, another subscription's token          | daemon_api.test.mjs "a wrong token and an unknown id are      |
 // |                                                                 |   indistinguishable…", "auth: Bearer and Subscriber…"         |
 // | a customer HMAC for another customer                            | daemon_api.test.mjs "identify: a correct HMAC…"               |
@@ -30,7 +29,7 @@ import path from 'node:path';
 import { createECDH, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 
-import { daemonConfigYaml, run, startDaemon, stopChild, tempDir, waitFor } from './harness.mjs';
+import { daemonConfigYaml, run, startDaemon, startSink, stopChild, tempDir, waitFor } from './harness.mjs';
 
 const API_KEY = 'abuse-test-key-0123456789abcdef0123456789';
 const SHOP = 'https://shop.example';
@@ -431,5 +430,26 @@ describe('abuse list against the live daemon', () => {
       return r.status === 200 ? r : (r.status === 429 ? null : assert.fail(r.text));
     }, { timeoutMs: 10000, intervalMs: 250, what: 'the API key window to pass' });
     assert.equal(ok.body.subscription?.id ?? sub.id, sub.id);
+  });
+
+  // Last: its campaign goes to every subscriber made above (their endpoints refuse connections).
+  test('a push service answering 307 to an internal address: not followed, the message failed with the reason', async () => {
+    const sink = await startSink();
+    try {
+      const body = subscribeBody();
+      body.subscription.endpoint = `${sink.base}/push/redirect/abuse`;
+      const s = await request('POST', '/v1/subscriptions', { json: body, headers: { Origin: SHOP } });
+      assert.equal(s.status, 201, s.text);
+      const c = await request('POST', '/v1/campaigns', { key: API_KEY, json: { name: 'redirect', category: 'promotions', message: { title: 'Sale', url: 'https://shop.example/sale' } } });
+      assert.equal(c.status, 202, c.text);
+      const reason = await waitFor(() => sql(`SELECT o.state || ' ' || coalesce(o.last_reason, '') FROM outbox o JOIN subscriptions s ON s.id = o.subscription_id WHERE s.public_id = '${s.body.id}' AND o.state NOT IN ('queued', 'sending')`),
+        { timeoutMs: 20000, intervalMs: 100, what: 'the redirected message to be settled' });
+      assert.match(reason, /^(failed|dead) .*redirect \(307\) not followed/, reason);
+      const stats = await sink.stats();
+      assert.equal(stats.paths['/push/redirect/abuse']?.count, 1, 'the push reached the sink once (the test can see requests)');
+      assert.equal(stats.paths['/push/ok/redirected'], undefined, 'the redirect was not followed');
+    } finally {
+      await sink.stop();
+    }
   });
 });

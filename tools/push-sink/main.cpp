@@ -19,6 +19,10 @@
 //   error[status=C&times=N&after=S]    C (default 503) for the first N requests
 //                       (default: always), optional Retry-After, then 201
 //   status[code=C]      any status C
+//   redirect[code=C]    C (default 307) with Location /push/ok/redirected on
+//                       the request's Host: a push service (or whoever holds
+//                       the endpoint) pointing the sender at an internal
+//                       address; a sender that follows it shows up there
 //   slow[ms=M&times=N]  waits M ms (default 1000), then 201; with times=N only
 //                       the first N requests wait, later ones answer at once
 //   reset[times=N]      reads the request, then resets the connection (RST);
@@ -255,6 +259,12 @@ class sink {
       const auto times = query_int(query, "times", -1);
       return times < 0 || n <= static_cast<std::uint64_t>(times);
     };
+    if (behaviour == "redirect") {
+      auto res = make(req, static_cast<http::status>(query_int(query, "code", 307)), "moved");
+      std::string host(req[http::field::host]);
+      res.set(http::field::location, scheme_ + (host.empty() ? std::string("127.0.0.1") : host) + "/push/ok/redirected");
+      return {std::move(res)};
+    }
     if (behaviour == "slow") {
       action a{created(req)};
       if (faulty()) a.delay = std::chrono::milliseconds{query_int(query, "ms", 1000)};
