@@ -427,7 +427,10 @@ result<void> read_pacing(const json& root, config& c, const std::string& source,
   policy.caps = std::move(*global);
   policy.min_gap = duration_at(p, "min_gap", std::chrono::milliseconds{0});
   if (p.contains("category_caps")) {
-    for (const auto& [category, list] : p.at("category_caps").items()) {
+    for (const auto& item : p.at("category_caps").items()) {
+      // Not a structured binding: clang 14 (the fuzz build) cannot capture one in a lambda.
+      const std::string category = item.key();
+      const auto& list = item.value();
       const std::string pointer = "/pacing/category_caps/" + json_pointer_token(category);
       if (std::none_of(c.consent.categories.begin(), c.consent.categories.end(),
                        [&](const auto& k) { return k.name == category; })) {

@@ -30,8 +30,7 @@ const std::vector<cap>* category_caps_of(const policy& p, std::string_view categ
 }  // namespace
 
 send_gate::send_gate(storage::database& connection, std::shared_ptr<const policy> p)
-    : connection_(connection),
-      store_(storage::make_sqlite_pacing_store(connection)),
+    : store_(storage::make_sqlite_pacing_store(connection)),
       journeys_(storage::make_sqlite_journey_store(connection)),
       policy_(std::move(p)) {}
 

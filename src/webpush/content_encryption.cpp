@@ -60,9 +60,10 @@ class cleanse_on_exit {
 
 /// Content-encryption keys for one message.
 struct message_keys {
-  block cek{};    // first 16 bytes used
-  block nonce{};  // first 12 bytes used
+  block cek{};    // first cek_size bytes used
+  block nonce{};  // first nonce_size bytes used
 };
+static_assert(cek_size <= sizeof(block) && nonce_size <= sizeof(block), "HMAC-SHA-256 output holds CEK and nonce");
 
 /// The OpenSSL state both directions share: made once, reused per message.
 class ece_engine {

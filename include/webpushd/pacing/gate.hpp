@@ -70,7 +70,6 @@ class send_gate final : public storage::outbox_gate {
   result<void> note(const storage::gate_candidate& c, const std::string& scenario, const std::string& step,
                     const char* outcome, const std::string& reason, time_point now);
 
-  storage::database& connection_;
   std::unique_ptr<storage::pacing_store> store_;
   std::unique_ptr<storage::journey_store> journeys_;
   mutable std::mutex policy_mutex_;
