@@ -35,6 +35,7 @@
 #include <boost/beast/http/write.hpp>
 #include <spdlog/spdlog.h>
 
+#include "http_wire.hpp"
 #include "text.hpp"
 #include "webpushd/api/http.hpp"
 #include "webpushd/api/router.hpp"
@@ -110,7 +111,6 @@ const std::string& http_date() {
   return text;
 }
 
-bool header_safe(std::string_view s) { return s.find_first_of("\r\n", 0) == std::string_view::npos && s.find('\0') == std::string_view::npos; }
 
 class session : public std::enable_shared_from_this<session> {
  public:
@@ -140,7 +140,7 @@ class session : public std::enable_shared_from_this<session> {
     auto& s = queue_[seq - first_seq_];
     if (s.ready) return;
     spdlog::debug("http {} {} -> {}", s.method, s.path, res.status);
-    s.msg = to_beast(std::move(res), s);
+    s.msg = wire::to_message(std::move(res), s.version, s.head);
     s.ready = true;
     do_write();
   }
@@ -223,8 +223,7 @@ class session : public std::enable_shared_from_this<session> {
   void start_request() {
     reading_ = true;
     parser_.emplace();
-    parser_->body_limit(static_cast<std::uint64_t>(srv_.opts.body_limit));
-    parser_->header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(srv_.opts.header_limit, UINT32_MAX)));
+    wire::limit(*parser_, srv_.opts);
     // One deadline for the whole request, however slowly its bytes arrive.
     stream_.expires_after(srv_.opts.read_timeout);
     http::async_read_header(stream_, buffer_, *parser_,
@@ -282,50 +281,27 @@ class session : public std::enable_shared_from_this<session> {
       maybe_finish();
       return;
     }
-    if (ec.category() != http::make_error_code(http::error::bad_target).category() ||
-        ec == http::error::partial_message) {
+    const auto refusal = wire::read_refusal(ec, srv_.opts);
+    if (!refusal) {
       finish();  // timeout (the socket is already closed), reset, cancelled
       return;
     }
     no_more_reads_ = true;
-    error e;
-    if (ec == http::error::body_limit) {
-      e = {"payload_too_large", "the request body exceeds " + std::to_string(srv_.opts.body_limit) + " bytes", ""};
-    } else if (ec == http::error::header_limit) {
-      e = {"headers_too_large", "the request head exceeds " + std::to_string(srv_.opts.header_limit) + " bytes", ""};
-    } else {
-      e = {"malformed_request", "the request is not valid HTTP/1.1 (" + ec.message() + ")", ""};
-    }
     spdlog::debug("http: refused a request from {}: {}", remote_ip_, ec.message());
     slot s;
     s.keep_alive = false;
     s.method = "-";
     const auto seq = first_seq_ + queue_.size();
     queue_.push_back(std::move(s));
-    deliver(seq, error_response(e));
+    deliver(seq, error_response(*refusal));
   }
 
   void on_request(http::request<http::string_body>&& msg) {
-    request req;
-    req.method = std::string(msg.method_string());
-    req.target = std::string(msg.target());
-    req.version = msg.version();
-    req.headers.reserve(static_cast<std::size_t>(std::distance(msg.begin(), msg.end())));
-    for (const auto& f : msg) req.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
-    req.body = std::move(msg.body());
-    req.remote_ip = remote_ip_;
-    if (srv_.opts.trust_forwarded_for) {
-      // The last entry is the one our own proxy appended; earlier ones are
-      // whatever the client claimed.
-      const std::string xff = req.header("X-Forwarded-For");
-      const auto last = trim(std::string_view(xff).substr(xff.rfind(',') == std::string::npos ? 0 : xff.rfind(',') + 1));
-      if (!last.empty()) req.remote_ip = std::string(last);
-    }
-
     slot s;
     s.version = msg.version();
     s.head = msg.method() == http::verb::head;
     s.keep_alive = msg.keep_alive() && !no_more_reads_;
+    request req = wire::to_request(std::move(msg), remote_ip_, srv_.opts);
     s.method = req.method;
     s.path = req.target.substr(0, req.target.find('?'));
     if (!s.keep_alive) no_more_reads_ = true;
@@ -345,45 +321,6 @@ class session : public std::enable_shared_from_this<session> {
     } catch (...) {
       respond(error_response("internal_error", "routing failed"));
     }
-  }
-
-  http::response<http::string_body> to_beast(response&& res, const slot& s) {
-    http::response<http::string_body> m;
-    int status = res.status;
-    if (status < 200 || status > 599) {
-      spdlog::error("http: a handler answered status {}; sending 500", status);
-      res = error_response("internal_error", "invalid status");
-      status = 500;
-    }
-    m.version(s.version);
-    m.result(static_cast<unsigned>(status));
-    m.set(http::field::server, "webpushd");
-    m.set(http::field::date, http_date());
-    bool cache_control = false;
-    for (const auto& [name, value] : res.headers) {
-      // A value copied from input must never split the response.
-      if (name.empty() || !header_safe(name) || !header_safe(value) || name.find_first_of(" :") != std::string::npos) {
-        spdlog::error("http: dropped an invalid response header from a handler");
-        continue;
-      }
-      cache_control = cache_control || iequals(name, "Cache-Control");
-      m.insert(name, value);
-    }
-    if (!cache_control) m.set(http::field::cache_control, "no-store");
-    m.set("X-Content-Type-Options", "nosniff");
-    const bool bodiless = status == 204 || status == 304;
-    if (!bodiless) {
-      m.set(http::field::content_type, res.content_type.empty() ? "application/octet-stream" : res.content_type);
-      m.body() = std::move(res.body);
-    }
-    m.prepare_payload();
-    if (s.head && !bodiless) {
-      // The length a GET would have sent, and no body.
-      const auto length = m.body().size();
-      m.body().clear();
-      m.content_length(length);
-    }
-    return m;
   }
 
   void do_write() {
@@ -533,6 +470,91 @@ void server_core::remove(const session* s) {
 
 }  // namespace http_detail
 
+namespace wire {
+
+namespace {
+bool header_safe(std::string_view s) { return s.find_first_of("\r\n", 0) == std::string_view::npos && s.find('\0') == std::string_view::npos; }
+}  // namespace
+
+void limit(request_parser& parser, const server_options& opts) {
+  parser.body_limit(static_cast<std::uint64_t>(opts.body_limit));
+  parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(opts.header_limit, UINT32_MAX)));
+}
+
+request to_request(beast_request&& msg, std::string remote_ip, const server_options& opts) {
+  request req;
+  req.method = std::string(msg.method_string());
+  req.target = std::string(msg.target());
+  req.version = msg.version();
+  req.headers.reserve(static_cast<std::size_t>(std::distance(msg.begin(), msg.end())));
+  for (const auto& f : msg) req.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+  req.body = std::move(msg.body());
+  req.remote_ip = std::move(remote_ip);
+  if (opts.trust_forwarded_for) {
+    // The last entry is the one our own proxy appended; earlier ones are
+    // whatever the client claimed.
+    const std::string xff = req.header("X-Forwarded-For");
+    const auto last = trim(std::string_view(xff).substr(xff.rfind(',') == std::string::npos ? 0 : xff.rfind(',') + 1));
+    if (!last.empty()) req.remote_ip = std::string(last);
+  }
+  return req;
+}
+
+std::optional<error> read_refusal(beast::error_code ec, const server_options& opts) {
+  if (ec.category() != http::make_error_code(http::error::bad_target).category() || ec == http::error::end_of_stream ||
+      ec == http::error::partial_message) {
+    return std::nullopt;
+  }
+  if (ec == http::error::body_limit) {
+    return error{"payload_too_large", "the request body exceeds " + std::to_string(opts.body_limit) + " bytes", ""};
+  }
+  if (ec == http::error::header_limit) {
+    return error{"headers_too_large", "the request head exceeds " + std::to_string(opts.header_limit) + " bytes", ""};
+  }
+  return error{"malformed_request", "the request is not valid HTTP/1.1 (" + ec.message() + ")", ""};
+}
+
+beast_response to_message(response&& res, unsigned version, bool head) {
+  beast_response m;
+  int status = res.status;
+  if (status < 200 || status > 599) {
+    spdlog::error("http: a handler answered status {}; sending 500", status);
+    res = error_response("internal_error", "invalid status");
+    status = 500;
+  }
+  m.version(version);
+  m.result(static_cast<unsigned>(status));
+  m.set(http::field::server, "webpushd");
+  m.set(http::field::date, http_detail::http_date());
+  bool cache_control = false;
+  for (const auto& [name, value] : res.headers) {
+    // A value copied from input must never split the response.
+    if (name.empty() || !header_safe(name) || !header_safe(value) || name.find_first_of(" :") != std::string::npos) {
+      spdlog::error("http: dropped an invalid response header from a handler");
+      continue;
+    }
+    cache_control = cache_control || iequals(name, "Cache-Control");
+    m.insert(name, value);
+  }
+  if (!cache_control) m.set(http::field::cache_control, "no-store");
+  m.set("X-Content-Type-Options", "nosniff");
+  const bool bodiless = status == 204 || status == 304;
+  if (!bodiless) {
+    m.set(http::field::content_type, res.content_type.empty() ? "application/octet-stream" : res.content_type);
+    m.body() = std::move(res.body);
+  }
+  m.prepare_payload();
+  if (head && !bodiless) {
+    // The length a GET would have sent, and no body.
+    const auto length = m.body().size();
+    m.body().clear();
+    m.content_length(length);
+  }
+  return m;
+}
+
+}  // namespace wire
+
 struct http_server::impl : http_detail::server_core {
   using server_core::server_core;
 };
@@ -638,5 +660,7 @@ std::size_t http_server::connections() const {
   std::lock_guard lock(impl_->m);
   return impl_->sessions.size();
 }
+
+const server_options& http_server::options() const { return impl_->opts; }
 
 }  // namespace webpushd::api

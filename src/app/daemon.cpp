@@ -508,4 +508,8 @@ void daemon::reload(const config& next) {
 
 const std::string& daemon::vapid_public_key() const { return impl_->signer->public_key_b64url(); }
 
+const api::router& daemon::routes() const { return *impl_->router; }
+
+const api::http_server& daemon::listener() const { return *impl_->server; }
+
 }  // namespace webpushd::app

@@ -58,6 +58,9 @@ class http_server {
   /// @brief Open connections now (for tests and metrics).
   std::size_t connections() const;
 
+  /// @brief The settings it was made with (limits, timeouts).
+  const server_options& options() const;
+
  private:
   struct impl;
   std::unique_ptr<impl> impl_;

@@ -11,6 +11,11 @@
 #include "webpushd/core/clock.hpp"
 #include "webpushd/core/error.hpp"
 
+namespace webpushd::api {
+class router;
+class http_server;
+}  // namespace webpushd::api
+
 namespace webpushd::app {
 
 /// @brief Loads the VAPID key at `path`, or makes one (mode 0600) if there is
@@ -37,6 +42,12 @@ class daemon {
   void reload(const config& next);
   /// @brief The application server key browsers subscribe with (base64url).
   const std::string& vapid_public_key() const;
+  /// @brief The routes the listener dispatches to, ready from create() on:
+  /// requests can be handled in-process (the http_request fuzzer does)
+  /// without start(); their writes are committed by the daemon's writer.
+  const api::router& routes() const;
+  /// @brief The listener (made by create(), listening after start()).
+  const api::http_server& listener() const;
 
  private:
   daemon();
