@@ -89,9 +89,62 @@ class converter {
   std::map<std::string, source_position> key_positions_;
 };
 
+// The length of the well-formed UTF-8 sequence at the start of `s`
+// (Unicode's table 3-7: no overlong forms, no surrogates, nothing past
+// U+10FFFF); 0 if there is none.
+std::size_t utf8_sequence_length(std::string_view s) {
+  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+  const unsigned char b0 = byte(0);
+  if (b0 < 0x80) return 1;
+  std::size_t n = 0;
+  unsigned char lo = 0x80, hi = 0xBF;  // the range of the second byte
+  if (b0 >= 0xC2 && b0 <= 0xDF) {
+    n = 2;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    n = 3;
+    if (b0 == 0xE0) lo = 0xA0;
+    if (b0 == 0xED) hi = 0x9F;
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    n = 4;
+    if (b0 == 0xF0) lo = 0x90;
+    if (b0 == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (s.size() < n || byte(1) < lo || byte(1) > hi) return 0;
+  for (std::size_t i = 2; i < n; ++i) {
+    if (byte(i) < 0x80 || byte(i) > 0xBF) return 0;
+  }
+  return n;
+}
+
+// YAML files are UTF-8 here. yaml-cpp passes other bytes through into
+// strings, and valijson's string-length checks (minLength, maxLength) read
+// past their own table on them (found by the config fuzzer), so text that is
+// not UTF-8 stops at the first bad byte, with its line and column.
+result<void> check_utf8(std::string_view text, const std::string& source_name) {
+  int line = 1, column = 1;
+  for (std::size_t i = 0; i < text.size();) {
+    const auto n = utf8_sequence_length(text.substr(i));
+    if (n == 0) {
+      return fail("config_syntax", source_name + ":" + std::to_string(line) + ":" + std::to_string(column) +
+                                       ": not valid UTF-8 (the file must be UTF-8 text)");
+    }
+    if (text[i] == '\n') {
+      ++line;
+      column = 1;
+    } else {
+      ++column;
+    }
+    i += n;
+  }
+  return {};
+}
+
 }  // namespace
 
 result<located_json> parse_yaml_located(std::string_view text, const std::string& source_name) {
+  if (auto ok = check_utf8(text, source_name); !ok) return tl::unexpected(ok.error());
   YAML::Node root;
   try {
     root = YAML::Load(std::string(text));

@@ -29,7 +29,8 @@ struct located_json {
 
 /// @brief Parses YAML (JSON is valid YAML). Plain scalars become null, bool,
 /// integer, float or string as YAML 1.2's core schema says; quoted scalars
-/// stay strings. Duplicate keys are errors. Error code `config_syntax`.
+/// stay strings. Duplicate keys are errors, and so is text that is not
+/// UTF-8 (at its first bad byte). Error code `config_syntax`.
 result<located_json> parse_yaml_located(std::string_view text, const std::string& source_name);
 
 }  // namespace webpushd::app

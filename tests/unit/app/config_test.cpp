@@ -96,6 +96,20 @@ TEST_CASE("errors point at the file, line, column and key") {
   }
 }
 
+TEST_CASE("text that is not UTF-8 is refused at its first bad byte (found by fuzzing)") {
+  // A run of continuation bytes in a string made valijson's maxLength check
+  // read past its own table (tests/fuzz/corpus/config/regress-invalid-utf8).
+  const auto c = parse(minimal + "consent:\n  text_version: \"v\xe0\x8b\x97\x93\x80\x80\x80\x80\x80\x80\x80\"\n");
+  REQUIRE_FALSE(c.has_value());
+  CHECK(c.error().code == "config_invalid");
+  CHECK_MESSAGE(c.error().message == "shop.yaml:4:19: not valid UTF-8 (the file must be UTF-8 text)", c.error().message);
+  // Well-formed multi-byte text (Polish, an em dash, an emoji) is fine.
+  CHECK(parse(minimal + "automation:\n  shop:\n    name: \"Sklep \xc5\xbc\xc3\xb3\xc5\x82w \xe2\x80\x94 \xf0\x9f\x9b\x92\"\n").has_value());
+  // Surrogates and overlong forms are not UTF-8 either.
+  CHECK_FALSE(parse(minimal + "# \xed\xa0\x80\n").has_value());
+  CHECK_FALSE(parse(minimal + "# \xc0\xaf\n").has_value());
+}
+
 TEST_CASE("a missing file is a clear error") {
   const auto c = load_config("/nonexistent/webpushd.yaml");
   REQUIRE_FALSE(c.has_value());
