@@ -403,6 +403,17 @@ result<event> validate_event(const json& value, const std::string& path, const c
     return fail("invalid_timestamp", "must be an RFC 3339 date-time such as 2026-11-23T13:10:00Z",
                 join(path, "occurred_at"));
   }
+  // The engine and the stores add and subtract windows, delays and
+  // retention (days to months) to an event's time; far from now that
+  // overflows the clock's nanoseconds (±292 years around 1970), and a year
+  // such as 1013 already saturated here (found by the event_json fuzzer).
+  // No shop event happened before 1970 or will after 2199.
+  static const time_point earliest = from_unix_millis(0);
+  static const time_point latest = from_unix_millis(days_from_civil(2200, 1, 1) * 86400 * 1000);
+  if (*at < earliest || *at >= latest) {
+    return fail("invalid_timestamp", "must be between 1970-01-01T00:00:00Z and 2199-12-31T23:59:59Z",
+                join(path, "occurred_at"));
+  }
   out.occurred_at = *at;
 
   const auto props_field = join(path, "properties");
